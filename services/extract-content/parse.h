@@ -1,0 +1,33 @@
+/*
+ * parse.h - the child side of extract-content: given an open file and its
+ * sniffed type, write its text to the sandbox pipe (sink.h format). Runs
+ * only inside ag_sandbox_run (see sandbox.h for what a child may touch).
+ */
+#ifndef CONTENT_PARSE_H
+#define CONTENT_PARSE_H
+
+#include "ocr.h"
+
+#include "aegis/mime.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct parse_job {
+	int fd;
+	const char *mime;           /* sniffed, lower-case */
+	size_t max_text;            /* bytes of text kept */
+	uint64_t max_part;          /* uncompressed bytes read from one part of a package */
+	const ocr_opts *ocr;        /* NULL = no OCR */
+	const ag_mime_limits *mail; /* e-mail nesting and part limits; NULL = the defaults */
+} parse_job;
+
+/* What extract-content can read: a sniffed MIME type -> true. With OCR on, images too. */
+bool parse_supported(const char *mime, const ocr_opts *ocr);
+
+/* An ag_sandbox_fn: arg is a parse_job. On failure the output ends with NUL + "code\tsentence". */
+int parse_run(void *arg, FILE *out);
+
+#endif
