@@ -1,32 +1,31 @@
 /*
- * sandbox.c - fork, limit, run, read back, reap (see sandbox.h for why the
- * fork is safe in a threaded worker).
+ * sandbox.c - the worker's side of a sandboxed run: start the helper
+ * process, send it a request, read the child's output under the limits,
+ * kill it when they are passed, and turn how it ended into one outcome
+ * (sandbox_helper.c is the other side; sandbox.h says why there is one).
  */
-#include "aegis/sandbox.h"
+#include "sandbox_priv.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SANDBOX_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANDBOX_ASAN 1
-#endif
-#endif
-
 #define SANDBOX_READ_BYTES  (64 * 1024)
 #define SANDBOX_PROGRESS_MS 1000
+#define SANDBOX_REAP_MS     5000 /* after a kill, how long the end of the child is awaited */
+
+static pthread_mutex_t helper_mu = PTHREAD_MUTEX_INITIALIZER;
+static int helper_sock = -1;
+static pid_t helper_pid = -1;
 
 const char *ag_sandbox_outcome_name(ag_sandbox_outcome o)
 {
@@ -71,41 +70,6 @@ static int64_t sandbox_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The child: everything here before fn runs is async-signal-safe. Never returns. */
-static void sandbox_child(const ag_sandbox_limits *lim, ag_sandbox_fn fn, void *arg, int rfd, int wfd)
-{
-	close(rfd);
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGPIPE, SIG_DFL);
-	/* a crash is the parser's, reported by its signal (sanitizer runtimes would turn it into an exit code) */
-	signal(SIGSEGV, SIG_DFL);
-	signal(SIGBUS, SIG_DFL);
-	signal(SIGFPE, SIG_DFL);
-	signal(SIGILL, SIG_DFL);
-	struct rlimit core = {0, 0};
-	setrlimit(RLIMIT_CORE, &core);
-#ifndef SANDBOX_ASAN
-	if (lim->memory_bytes > 0) {
-		struct rlimit as = {(rlim_t)lim->memory_bytes, (rlim_t)lim->memory_bytes};
-		setrlimit(RLIMIT_AS, &as);
-	}
-#endif
-	if (lim->cpu_seconds > 0) {
-		/* soft limit: SIGXCPU (reported as a timeout); the hard one a second later is SIGKILL */
-		struct rlimit cpu = {(rlim_t)lim->cpu_seconds, (rlim_t)lim->cpu_seconds + 1};
-		setrlimit(RLIMIT_CPU, &cpu);
-	}
-	FILE *out = fdopen(wfd, "w");
-	if (!out)
-		_exit(AG_SANDBOX_EXIT_NOMEM);
-	int code = fn(arg, out);
-	if (fclose(out) != 0 && code == 0)
-		code = AG_SANDBOX_EXIT_FAIL;
-	_exit(code);
-}
-
 /* Append what the pipe has; *full when max_output was passed. */
 static ag_status sandbox_drain(int rfd, ag_sandbox_result *res, size_t *alloc, size_t max, bool *eof, bool *full,
                                ag_err *err)
@@ -143,31 +107,149 @@ static ag_status sandbox_drain(int rfd, ag_sandbox_result *res, size_t *alloc, s
 	}
 }
 
-ag_status ag_sandbox_run(const ag_sandbox_limits *lim, ag_sandbox_fn fn, void *arg, void (*progress)(void *ud),
+ag_status ag_sandbox_start(ag_err *err)
+{
+	ag_status st = AG_OK;
+	pthread_mutex_lock(&helper_mu);
+	if (helper_sock >= 0)
+		goto out;
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+		st = ag_err_set(err, AG_E_UNAVAILABLE, "sandbox: socketpair: %s", strerror(errno));
+		goto out;
+	}
+	pid_t worker = getpid();
+	pid_t pid = fork();
+	if (pid < 0) {
+		st = ag_err_set(err, AG_E_UNAVAILABLE, "sandbox: fork: %s", strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
+		goto out;
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		sandbox_helper_main(sv[1], worker);
+	}
+	close(sv[1]);
+	helper_sock = sv[0];
+	helper_pid = pid;
+out:
+	pthread_mutex_unlock(&helper_mu);
+	return st;
+}
+
+void ag_sandbox_stop(void)
+{
+	pthread_mutex_lock(&helper_mu);
+	if (helper_sock >= 0) {
+		close(helper_sock); /* the helper reads end of stream and exits */
+		while (waitpid(helper_pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	helper_sock = -1;
+	helper_pid = -1;
+	pthread_mutex_unlock(&helper_mu);
+}
+
+/* Wait up to `until` (monotonic ms) for a report of `kind` on fd. 1 = got it, 0 = not in time, -1 = the socket
+ * closed or failed (the helper or the monitor is gone). */
+static int sandbox_report_wait(int fd, int kind, int64_t until, sandbox_report *r)
+{
+	for (;;) {
+		int64_t wait = until - sandbox_now_ms();
+		if (wait <= 0)
+			return 0;
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int n = poll(&p, 1, wait > SANDBOX_PROGRESS_MS ? SANDBOX_PROGRESS_MS : (int)wait);
+		if (n < 0 && errno != EINTR)
+			return -1;
+		if (n <= 0)
+			continue;
+		ssize_t got = recv(fd, r, sizeof *r, 0);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got != (ssize_t)sizeof *r)
+			return -1;
+		if (r->kind == kind)
+			return 1;
+	}
+}
+
+/* Send the request; on success *report is the worker's end of the report socket and *rfd the output pipe. */
+static ag_status sandbox_request(const ag_sandbox_limits *lim, const ag_sandbox_call *call, int *report, int *rfd,
+                                 ag_err *err)
+{
+	static sandbox_req zero;
+	sandbox_req *req = malloc(sizeof *req);
+	if (!req)
+		return ag_err_set(err, AG_E_NOMEM, "out of memory");
+	*req = zero;
+	req->fn = call->fn;
+	req->lim = *lim;
+	req->arg_size = call->arg_size;
+	req->has_fd = call->fd >= 0;
+	if (call->arg_size)
+		memcpy(req->arg, call->arg, call->arg_size);
+	int rep[2] = {-1, -1}, pipefd[2] = {-1, -1};
+	ag_status st = AG_OK;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, rep) != 0 || pipe2(pipefd, O_CLOEXEC) != 0) {
+		st = ag_err_set(err, AG_E_UNAVAILABLE, "sandbox: %s", strerror(errno));
+		goto out;
+	}
+	int fds[3] = {rep[1], pipefd[1], call->fd};
+	pthread_mutex_lock(&helper_mu);
+	int sock = helper_sock;
+	int sent = sock >= 0 ? sandbox_send(sock, req, offsetof(sandbox_req, arg) + req->arg_size, fds,
+	                                    req->has_fd ? 3 : 2)
+	                     : -1;
+	int send_errno = errno;
+	pthread_mutex_unlock(&helper_mu);
+	if (sent != 0) {
+		st = ag_err_set(err, AG_E_UNAVAILABLE, "the sandbox helper process is gone (%s)",
+		                sock >= 0 ? strerror(send_errno) : "not started");
+		goto out;
+	}
+	*report = rep[0];
+	*rfd = pipefd[0];
+	rep[0] = pipefd[0] = -1;
+out:
+	for (int i = 0; i < 2; i++) {
+		if (rep[i] >= 0)
+			close(rep[i]);
+		if (pipefd[i] >= 0)
+			close(pipefd[i]);
+	}
+	free(req);
+	return st;
+}
+
+ag_status ag_sandbox_run(const ag_sandbox_limits *lim, const ag_sandbox_call *call, void (*progress)(void *ud),
                          void *ud, ag_sandbox_result *res, ag_err *err)
 {
-	int fds[2] = {-1, -1};
+	int rfd = -1, report = -1;
 	pid_t pid = -1;
 	size_t alloc = 0;
 	bool eof = false, full = false, timed_out = false;
 	ag_status st = AG_OK;
-	int wstatus = 0;
+	sandbox_report end = {0};
 
 	memset(res, 0, sizeof *res);
-	if (pipe2(fds, O_CLOEXEC) != 0)
-		return ag_err_set(err, AG_E_UNAVAILABLE, "pipe: %s", strerror(errno));
-	pid = fork();
-	if (pid < 0) {
-		st = ag_err_set(err, AG_E_UNAVAILABLE, "fork: %s", strerror(errno));
-		goto out;
-	}
-	if (pid == 0)
-		sandbox_child(lim, fn, arg, fds[0], fds[1]);
-	close(fds[1]);
-	fds[1] = -1;
-	fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
+	if (call->arg_size > AG_SANDBOX_MAX_ARG || (call->arg_size && !call->arg))
+		return ag_err_set(err, AG_E_INVAL, "sandbox: an argument of %zu bytes (at most %d)", call->arg_size,
+		                  AG_SANDBOX_MAX_ARG);
+	if ((st = ag_sandbox_start(err)) != AG_OK || (st = sandbox_request(lim, call, &report, &rfd, err)) != AG_OK)
+		return st;
 
 	int64_t deadline = sandbox_now_ms() + lim->timeout_ms, next_progress = sandbox_now_ms() + SANDBOX_PROGRESS_MS;
+	sandbox_report started;
+	int got = sandbox_report_wait(report, SANDBOX_STARTED, deadline, &started);
+	if (got != 1 || started.pid <= 0) {
+		st = ag_err_set(err, AG_E_UNAVAILABLE, "the sandbox helper could not start a child%s%s",
+		                got == 1 ? ": " : "", got == 1 ? strerror(started.err) : "");
+		goto out;
+	}
+	pid = started.pid;
+	fcntl(rfd, F_SETFL, fcntl(rfd, F_GETFL) | O_NONBLOCK);
 	/* read until EOF (the child closed its end: it is exiting), the output ceiling, or the deadline */
 	while (!eof && !full) {
 		int64_t now = sandbox_now_ms();
@@ -182,39 +264,29 @@ ag_status ag_sandbox_run(const ag_sandbox_limits *lim, ag_sandbox_fn fn, void *a
 		int64_t wait = deadline - now;
 		if (wait > SANDBOX_PROGRESS_MS)
 			wait = SANDBOX_PROGRESS_MS;
-		struct pollfd p = {.fd = fds[0], .events = POLLIN};
+		struct pollfd p = {.fd = rfd, .events = POLLIN};
 		int r = poll(&p, 1, (int)wait);
 		if (r < 0 && errno != EINTR) {
 			st = ag_err_set(err, AG_E_IO, "poll: %s", strerror(errno));
 			break;
 		}
 		if (r > 0) {
-			st = sandbox_drain(fds[0], res, &alloc, lim->max_output, &eof, &full, err);
+			st = sandbox_drain(rfd, res, &alloc, lim->max_output, &eof, &full, err);
 			if (st != AG_OK)
 				break;
 		}
 	}
 	if (full || timed_out || st != AG_OK)
 		kill(pid, SIGKILL);
-	/* reap: a child that closed its pipe but lingers is killed at the deadline */
-	for (;;) {
-		pid_t w = waitpid(pid, &wstatus, WNOHANG);
-		if (w == pid)
-			break;
-		if (w < 0 && errno != EINTR) {
-			if (st == AG_OK)
-				st = ag_err_set(err, AG_E_INTERNAL, "waitpid: %s", strerror(errno));
-			pid = -1;
-			goto out;
-		}
-		if (sandbox_now_ms() >= deadline && !timed_out && !full) {
-			timed_out = true;
-			kill(pid, SIGKILL);
-		}
-		struct timespec ts = {0, 2 * 1000 * 1000};
-		nanosleep(&ts, NULL);
+	/* how it ended: a child that closed its pipe but lingers is killed at the deadline */
+	got = sandbox_report_wait(report, SANDBOX_ENDED, deadline, &end);
+	if (got == 0) {
+		timed_out = !full;
+		kill(pid, SIGKILL);
+		got = sandbox_report_wait(report, SANDBOX_ENDED, sandbox_now_ms() + SANDBOX_REAP_MS, &end);
 	}
-	pid = -1;
+	if (got != 1 && st == AG_OK)
+		st = ag_err_set(err, AG_E_INTERNAL, "the sandbox helper did not report how the child ended");
 	if (st != AG_OK)
 		goto out;
 	if (!res->out) {
@@ -226,8 +298,8 @@ ag_status ag_sandbox_run(const ag_sandbox_limits *lim, ag_sandbox_fn fn, void *a
 	}
 	res->out[res->len] = '\0';
 
-	if (WIFSIGNALED(wstatus))
-		res->signal = WTERMSIG(wstatus);
+	if (!end.exited)
+		res->signal = end.code;
 	if (full)
 		res->outcome = AG_SANDBOX_TOOBIG;
 	else if (timed_out || res->signal == SIGXCPU)
@@ -237,21 +309,18 @@ ag_status ag_sandbox_run(const ag_sandbox_limits *lim, ag_sandbox_fn fn, void *a
 	else if (res->signal)
 		res->outcome = AG_SANDBOX_CRASHED;
 	else {
-		res->exit_code = WEXITSTATUS(wstatus);
+		res->exit_code = end.code;
 		res->outcome = res->exit_code == 0                       ? AG_SANDBOX_OK
 		               : res->exit_code == AG_SANDBOX_EXIT_NOMEM ? AG_SANDBOX_OOM
 		                                                         : AG_SANDBOX_FAILED;
 	}
 out:
-	if (pid > 0) {
+	if (pid > 0 && st != AG_OK)
 		kill(pid, SIGKILL);
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
-	}
-	if (fds[0] >= 0)
-		close(fds[0]);
-	if (fds[1] >= 0)
-		close(fds[1]);
+	if (rfd >= 0)
+		close(rfd);
+	if (report >= 0)
+		close(report); /* the monitor reaps the child and exits */
 	if (st != AG_OK)
 		ag_sandbox_result_free(res);
 	return st;

@@ -11,6 +11,7 @@
 
 #include "aegis/healthcheck.h"
 #include "aegis/log.h"
+#include "aegis/sandbox.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -356,6 +357,12 @@ ag_status ag_service_start(ag_service **out, const ag_service_spec *spec, int ar
 	ag_gauge_set(ag_metrics_gauge(s->metrics, "process_start_time_seconds", "Start time since the epoch", NULL),
 	             (double)time(NULL));
 
+	/* before any thread exists: the sandbox helper must be a copy of a single-threaded process (sandbox.h) */
+	if (spec->needs & AG_NEEDS_SANDBOX) {
+		st = ag_sandbox_start(&err);
+		if (st != AG_OK)
+			goto fail;
+	}
 	if (spec->needs & AG_NEEDS_STORAGE) {
 		st = ag_storage_open(&s->storage, spec->common->storage_url, &err);
 		if (st != AG_OK)
@@ -575,6 +582,8 @@ void ag_service_free(ag_service *s)
 	ag_bus_free(s->bus);
 	ag_db_pool_free(s->db);
 	ag_storage_free(s->storage);
+	if (s->spec.needs & AG_NEEDS_SANDBOX)
+		ag_sandbox_stop();
 	ag_metrics_free(s->metrics);
 	ag_cfg_free(s->spec.items, s->spec.nitems, s->spec.cfg);
 	free(s);

@@ -15,7 +15,7 @@ int ag_step_main(const ag_step_app *app, int argc, char **argv)
 	bool inited = false;
 
 	ag_err_clear(&err);
-	spec.needs = AG_NEEDS_DB | AG_NEEDS_BUS | AG_NEEDS_STORAGE;
+	spec.needs |= AG_NEEDS_DB | AG_NEEDS_BUS | AG_NEEDS_STORAGE;
 	if (ag_service_start(&svc, &spec, argc, argv, &code) != AG_OK)
 		return code;
 	code = 1;

@@ -114,15 +114,16 @@ typedef struct content_text {
 /* Run the parser in a sandbox and split its output (sink.h): text NUL trailer. */
 static ag_status content_parse(ag_step_ctx *ctx, const content_app *app, int fd, const char *mime, content_text *t)
 {
-	parse_job job = {.fd = fd,
-	                 .mime = mime,
+	parse_job job = {.fd = -1,
 	                 .max_text = (size_t)AG_TEXT_MAX_BYTES,
 	                 .max_part = (uint64_t)app->cfg->max_part_bytes,
-	                 .ocr = &app->ocr,
-	                 .mail = &app->cfg->mail};
+	                 .ocr = app->ocr,
+	                 .mail = app->cfg->mail};
+	snprintf(job.mime, sizeof job.mime, "%s", mime);
 	ag_sandbox_limits lim = ag_sandbox_limits_of(&app->cfg->parser, (size_t)AG_TEXT_MAX_BYTES + 4096);
+	const ag_sandbox_call call = {.fn = parse_run, .arg = &job, .arg_size = sizeof job, .fd = fd};
 	ag_err err = {0};
-	ag_status st = ag_sandbox_run(&lim, parse_run, &job, content_progress, ctx, &t->res, &err);
+	ag_status st = ag_sandbox_run(&lim, &call, content_progress, ctx, &t->res, &err);
 	if (st != AG_OK)
 		return content_broken(ctx, st, &err, "starting the parser");
 	char *nul = memchr(t->res.out, '\0', t->res.len);
@@ -245,6 +246,7 @@ int main(int argc, char **argv)
 	static content_app app = {.cfg = &cfg};
 	const ag_step_app worker = {
 	        .spec = {.name = "extract-content",
+	                 .needs = AG_NEEDS_SANDBOX,
 	                 .items = content_items,
 	                 .nitems = sizeof content_items / sizeof content_items[0],
 	                 .cfg = &cfg,

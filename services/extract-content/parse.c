@@ -63,7 +63,7 @@ bool parse_supported(const char *mime, const ocr_opts *ocr)
 /* An image, through OCR. */
 static int parse_image(const parse_job *j, sink *s, FILE *err)
 {
-	ocr_engine *e = ocr_open(j->ocr, err);
+	ocr_engine *e = ocr_open(&j->ocr, err);
 	if (!e)
 		return AG_SANDBOX_EXIT_FAIL;
 	int rc = ocr_image_fd(e, j->fd, s, err);
@@ -88,9 +88,10 @@ static int parse_text(const parse_job *j, FILE *out)
 	return 0;
 }
 
-int parse_run(void *arg, FILE *out)
+int parse_run(void *arg, int fd, FILE *out)
 {
-	const parse_job *j = arg;
+	parse_job *j = arg;
+	j->fd = fd;
 	const struct parse_type *t = parse_find(j->mime);
 	char *errbuf = NULL;
 	size_t errlen = 0;
@@ -98,7 +99,7 @@ int parse_run(void *arg, FILE *out)
 	sink s;
 	int rc;
 
-	bool image = !t && j->ocr && j->ocr->enabled && ocr_image_type(j->mime);
+	bool image = !t && j->ocr.enabled && ocr_image_type(j->mime);
 	if ((!t && !image) || !err) {
 		fputc('\0', out);
 		fprintf(out, "unsupported_format\ttext cannot be extracted from %s files", j->mime);
@@ -125,10 +126,10 @@ int parse_run(void *arg, FILE *out)
 			fprintf(err, "html_malformed\tthe HTML document cannot be parsed");
 		break;
 	case P_PDF:
-		rc = pdftext(j->fd, j->ocr, &s, err);
+		rc = pdftext(j->fd, &j->ocr, &s, err);
 		break;
 	case P_MAIL:
-		rc = mailtext_fd(j->fd, j->mail, &s, err);
+		rc = mailtext_fd(j->fd, &j->mail, &s, err);
 		break;
 	default:
 		rc = office_text(j->fd, t->kind, j->max_part, &s, err);

@@ -43,9 +43,10 @@ int docmeta_set_str(json_t *o, const char *key, const char *v)
 	return json_object_set_new(o, key, s) == 0 ? 0 : -1;
 }
 
-int docmeta_run(void *arg, FILE *out)
+int docmeta_run(void *arg, int fd, FILE *out)
 {
-	const docmeta_job *j = arg;
+	docmeta_job *j = arg;
+	j->fd = fd;
 	json_t *o = json_object();
 	char *errbuf = NULL;
 	size_t errlen = 0;
@@ -59,7 +60,7 @@ int docmeta_run(void *arg, FILE *out)
 	else if (kind != PKGMETA_NONE)
 		rc = pkgmeta_read(j->fd, kind, o, err);
 	else if (mailmeta_applies(j->mime))
-		rc = mailmeta_read(j->fd, j->mail, o, err);
+		rc = mailmeta_read(j->fd, &j->mail, o, err);
 	else
 		rc = imgmeta_read(j->fd, j->mime, o, err);
 	fflush(err);

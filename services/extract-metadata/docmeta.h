@@ -20,17 +20,18 @@
 #define DOCMETA_MAX_OUTPUT (256 * 1024) /* bytes of JSON a child may write back */
 #define DOCMETA_MAX_STRING 4096         /* bytes kept of one string property (title, keywords, ...) */
 
+/* Copied into the sandbox child byte for byte (aegis/sandbox.h): values only. */
 typedef struct docmeta_job {
-	int fd;
-	const char *mime;           /* sniffed */
-	const ag_mime_limits *mail; /* e-mail nesting and part limits; NULL = the defaults */
+	int fd;                      /* set by docmeta_run from the sandbox's input file */
+	char mime[AG_MIME_TYPE_MAX]; /* sniffed */
+	ag_mime_limits mail;         /* e-mail nesting and part limits */
 } docmeta_job;
 
 /* true when `mime` has format-specific metadata. */
 bool docmeta_applies(const char *mime);
 
 /* An ag_sandbox_fn; arg is a docmeta_job. */
-int docmeta_run(void *arg, FILE *out);
+int docmeta_run(void *arg, int fd, FILE *out);
 
 /* Set o[key] to a copy of the string, cut at DOCMETA_MAX_STRING bytes (on a UTF-8 boundary) and only if it is
  * valid UTF-8 and not empty after trimming. Returns 0, -1 on OOM. */

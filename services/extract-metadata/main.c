@@ -70,12 +70,14 @@ static void metadata_progress(void *ctx)
 /* Format properties from a sandboxed child merged into *json (replaced). */
 static ag_status metadata_format(ag_step_ctx *ctx, const metadata_app *app, int fd, const char *mime, char **json)
 {
-	docmeta_job job = {.fd = fd, .mime = mime, .mail = &app->cfg->mail};
+	docmeta_job job = {.fd = -1, .mail = app->cfg->mail};
+	snprintf(job.mime, sizeof job.mime, "%s", mime);
+	const ag_sandbox_call call = {.fn = docmeta_run, .arg = &job, .arg_size = sizeof job, .fd = fd};
 	ag_sandbox_limits lim = ag_sandbox_limits_of(&app->cfg->parser, DOCMETA_MAX_OUTPUT);
 	ag_sandbox_result res;
 	ag_err err = {0};
 	char *merged = NULL;
-	ag_status st = ag_sandbox_run(&lim, docmeta_run, &job, metadata_progress, ctx, &res, &err);
+	ag_status st = ag_sandbox_run(&lim, &call, metadata_progress, ctx, &res, &err);
 	if (st != AG_OK)
 		return metadata_broken(ctx, st, &err, "starting the format reader");
 	if (res.outcome == AG_SANDBOX_OK) {
@@ -191,6 +193,7 @@ int main(int argc, char **argv)
 	static metadata_app app = {.cfg = &cfg};
 	const ag_step_app worker = {
 	        .spec = {.name = "extract-metadata",
+	                 .needs = AG_NEEDS_SANDBOX,
 	                 .items = metadata_items,
 	                 .nitems = sizeof metadata_items / sizeof metadata_items[0],
 	                 .cfg = &cfg,

@@ -167,10 +167,10 @@ static int inspect_zip(const inspect_job *j, FILE *out)
 		return inspect_reject(out, "archive_corrupt", "the file is not a readable zip archive");
 	}
 	zip_int64_t count = zip_get_num_entries(z, 0);
-	if (count > j->lim->zip_max_entries) {
+	if (count > j->lim.zip_max_entries) {
 		rc = inspect_reject(out, "zip_too_many_entries",
 		                    "the archive has %lld entries; at most %lld are accepted", (long long)count,
-		                    j->lim->zip_max_entries);
+		                    j->lim.zip_max_entries);
 		goto out;
 	}
 	unsigned long long total = 0;
@@ -185,15 +185,15 @@ static int inspect_zip(const inspect_job *j, FILE *out)
 		if (st.valid & ZIP_STAT_SIZE)
 			total += st.size;
 	}
-	if (total > (unsigned long long)j->lim->zip_max_total_bytes) {
+	if (total > (unsigned long long)j->lim.zip_max_total_bytes) {
 		rc = inspect_reject(out, "zip_too_large_uncompressed",
 		                    "the archive expands to %llu bytes; at most %lld are accepted", total,
-		                    j->lim->zip_max_total_bytes);
+		                    j->lim.zip_max_total_bytes);
 		goto out;
 	}
-	if (j->size > 0 && total / (unsigned long long)j->size > (unsigned long long)j->lim->zip_max_ratio) {
+	if (j->size > 0 && total / (unsigned long long)j->size > (unsigned long long)j->lim.zip_max_ratio) {
 		rc = inspect_reject(out, "zip_ratio", "the archive expands %llu times; at most %lld times is accepted",
-		                    total / (unsigned long long)j->size, j->lim->zip_max_ratio);
+		                    total / (unsigned long long)j->size, j->lim.zip_max_ratio);
 		goto out;
 	}
 	for (zip_int64_t i = 0; i < count; i++) {
@@ -207,7 +207,7 @@ static int inspect_zip(const inspect_job *j, FILE *out)
 			rc = inspect_reject(out, "archive_corrupt", "an entry of the archive cannot be read");
 			goto out;
 		}
-		inspect_xml x = {.max_depth = j->lim->xml_max_depth};
+		inspect_xml x = {.max_depth = j->lim.xml_max_depth};
 		rc = inspect_xml_stream(inspect_zip_read, f, name, &x);
 		zip_fclose(f);
 		if (rc != 0) {
@@ -271,22 +271,22 @@ static int inspect_image(const inspect_job *j, FILE *out)
 		return inspect_reject(out, "image_corrupt", "the image header cannot be read");
 	if (w == 0 || h == 0)
 		return inspect_reject(out, "image_corrupt", "the image has no pixels");
-	if ((unsigned long long)w * h > (unsigned long long)j->lim->max_pixels)
+	if ((unsigned long long)w * h > (unsigned long long)j->lim.max_pixels)
 		return inspect_reject(out, "image_too_many_pixels",
 		                      "the image has %u x %u pixels; at most %lld pixels are accepted", w, h,
-		                      j->lim->max_pixels);
+		                      j->lim.max_pixels);
 	return 0;
 }
 
-int inspect_run(void *arg, FILE *out)
+int inspect_run(void *arg, int fd, FILE *out)
 {
-	const inspect_job *j = arg;
+	inspect_job *j = arg;
+	j->fd = fd;
 	int rc = 0;
 	if (inspect_is_zip(j->mime)) {
 		rc = inspect_zip(j, out);
 	} else if (inspect_is_xml(j->mime)) {
-		inspect_xml x = {.max_depth = j->lim->xml_max_depth};
-		int fd = j->fd;
+		inspect_xml x = {.max_depth = j->lim.xml_max_depth};
 		if (lseek(fd, 0, SEEK_SET) != 0)
 			return inspect_reject(out, "io", "cannot read the file");
 		rc = inspect_xml_stream(inspect_fd_read, &fd, "document.xml", &x);

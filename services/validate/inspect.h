@@ -17,6 +17,8 @@
 #ifndef VALIDATE_INSPECT_H
 #define VALIDATE_INSPECT_H
 
+#include "aegis/mime.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,18 +31,19 @@ typedef struct inspect_limits {
 	long long max_pixels;
 } inspect_limits;
 
+/* Copied into the sandbox child byte for byte (aegis/sandbox.h): values only. */
 typedef struct inspect_job {
-	int fd;
-	const char *mime;
+	int fd; /* set by inspect_run from the sandbox's input file */
+	char mime[AG_MIME_TYPE_MAX];
 	long long size;
-	const inspect_limits *lim;
+	inspect_limits lim;
 } inspect_job;
 
 /* true when `mime` gets a structure check. */
 bool inspect_applies(const char *mime);
 
 /* An ag_sandbox_fn; arg is an inspect_job. */
-int inspect_run(void *arg, FILE *out);
+int inspect_run(void *arg, int fd, FILE *out);
 
 /* Width and height from the header of a PNG, JPEG or GIF held in buf; false when not found. */
 bool inspect_image_size(const unsigned char *buf, size_t len, uint32_t *w, uint32_t *h);

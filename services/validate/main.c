@@ -146,11 +146,13 @@ static ag_status validate_broken(ag_step_ctx *ctx, ag_status st, const ag_err *e
 /* Run the structure checks in a sandbox: "ok", or a reason code and sentence -> rejected. */
 static ag_status validate_inspect(ag_step_ctx *ctx, const validate_app *app, int fd, const char *mime, long long size)
 {
-	inspect_job job = {.fd = fd, .mime = mime, .size = size, .lim = &app->cfg->inspect};
+	inspect_job job = {.fd = -1, .size = size, .lim = app->cfg->inspect};
+	snprintf(job.mime, sizeof job.mime, "%s", mime);
 	ag_sandbox_limits lim = ag_sandbox_limits_of(&app->cfg->parser, VALIDATE_VERDICT_BYTES);
+	const ag_sandbox_call call = {.fn = inspect_run, .arg = &job, .arg_size = sizeof job, .fd = fd};
 	ag_sandbox_result res;
 	ag_err err = {0};
-	ag_status st = ag_sandbox_run(&lim, inspect_run, &job, validate_heartbeat, ctx, &res, &err);
+	ag_status st = ag_sandbox_run(&lim, &call, validate_heartbeat, ctx, &res, &err);
 	if (st != AG_OK)
 		return validate_broken(ctx, st, &err, "starting the structure check");
 	char *tab = strchr(res.out, '\t');
@@ -307,6 +309,7 @@ int main(int argc, char **argv)
 	static validate_app app = {.cfg = &cfg};
 	const ag_step_app worker = {
 	        .spec = {.name = "validate",
+	                 .needs = AG_NEEDS_SANDBOX,
 	                 .items = validate_items,
 	                 .nitems = sizeof validate_items / sizeof validate_items[0],
 	                 .cfg = &cfg,

@@ -3,21 +3,33 @@
  * crash, a runaway allocation or an endless loop costs one step, never the
  * worker (the Tika lesson).
  *
- * ag_sandbox_run forks; the child sets RLIMIT_AS (memory), RLIMIT_CPU and
+ * Each run happens in a child that sets RLIMIT_AS (memory), RLIMIT_CPU and
  * RLIMIT_CORE=0, dies with its parent (PR_SET_PDEATHSIG), runs the given
- * function with a FILE * on a pipe and _exit()s with its return value. The
- * parent reads the pipe up to max_output bytes under a wall-clock deadline,
- * kills the child when either is exceeded, reaps it and reports one outcome.
+ * function with the input file and a FILE * on a pipe, and _exit()s with its
+ * return value. The worker reads the pipe up to max_output bytes under a
+ * wall-clock deadline, kills the child when either is exceeded and reports
+ * one outcome.
  *
- * Fork in a threaded process: only the calling thread exists in the child,
- * and locks other threads held at fork time stay locked there. That is safe
- * here because the child only runs parser code (poppler, libzip, libxml2,
- * libexif, iconv, jansson) whose global state the parent never touches -
- * workers call these libraries only inside sandboxes - plus glibc malloc
- * and stdio, which glibc re-initialises in the child of fork(). The child
- * must not log, use the bus, the database or libmagic (their locks may be
- * held by another thread of the parent). Document new parser code with
- * this rule in mind.
+ * Children are not forked from the worker itself. A worker has threads
+ * (NATS, the database pool, step threads), and a fork copies only the
+ * calling thread: any lock another thread held at that moment stays locked
+ * in the child for ever. glibc's malloc guards against this, but other
+ * allocators do not (AddressSanitizer's in Debian's gcc 12 is one: a child
+ * hung in malloc for the whole parser timeout, about one run in five). So
+ * ag_sandbox_start forks a small helper process while the worker is still
+ * single-threaded; every run sends it a request over a socket (the input
+ * file and the output pipe travel as file descriptors) and the helper forks
+ * a monitor, which forks the child, waits for it and reports how it ended.
+ * Helper and monitor never start threads, so their forks are always safe.
+ *
+ * What this means for callers: the argument is copied byte for byte into the
+ * child (at most AG_SANDBOX_MAX_ARG bytes) and the child is a copy of the
+ * worker as it was when ag_sandbox_start ran (after configuration was loaded,
+ * before threads). Pointers in the argument may only point to memory that
+ * existed then and has not changed since: the loaded configuration, string
+ * literals, functions. Anything else (a MIME type, per-run numbers) goes
+ * into the argument by value. The child must not log, use the bus, the
+ * database or libmagic.
  *
  * Under AddressSanitizer the memory limit is not applied (ASan reserves
  * terabytes of address space); CPU and wall-clock limits still are.
@@ -51,9 +63,20 @@ typedef struct ag_sandbox_limits {
 	size_t max_output;      /* bytes read back from the child; must be > 0 */
 } ag_sandbox_limits;
 
-/* Runs in the child. Write results to `out` (it is flushed and closed for you); return 0, AG_SANDBOX_EXIT_FAIL,
+#define AG_SANDBOX_MAX_ARG 4096 /* bytes of argument a run may carry */
+
+/* Runs in the child: `arg` is the child's copy of the argument, `fd` the input file (-1 when the run has none).
+ * Write results to `out` (it is flushed and closed for you); return 0, AG_SANDBOX_EXIT_FAIL,
  * AG_SANDBOX_EXIT_NOMEM or another small code. */
-typedef int (*ag_sandbox_fn)(void *arg, FILE *out);
+typedef int (*ag_sandbox_fn)(void *arg, int fd, FILE *out);
+
+/* One run: the function, its argument (copied; see the top of this file) and the input file. */
+typedef struct ag_sandbox_call {
+	ag_sandbox_fn fn;
+	const void *arg;
+	size_t arg_size; /* at most AG_SANDBOX_MAX_ARG */
+	int fd;          /* handed to the child; -1 = none */
+} ag_sandbox_call;
 
 typedef struct ag_sandbox_result {
 	ag_sandbox_outcome outcome;
@@ -63,10 +86,18 @@ typedef struct ag_sandbox_result {
 	size_t len;
 } ag_sandbox_result;
 
-/* Run fn(arg, out) in a child under `lim`. `progress` (may be NULL) is called in the parent about every second
- * while waiting, so a step can heartbeat. Returns AG_OK whenever the child ran, whatever its outcome (see
- * res->outcome); AG_E_UNAVAILABLE when no child can be started, AG_E_NOMEM when the output cannot be held. */
-ag_status ag_sandbox_run(const ag_sandbox_limits *lim, ag_sandbox_fn fn, void *arg, void (*progress)(void *ud),
+/* Start the helper process. Call it before the process starts any thread (ag_service_start does, for services
+ * with AG_NEEDS_SANDBOX). A program that never calls it gets the helper on its first run, which is right only for
+ * a single-threaded program (tests). */
+ag_status ag_sandbox_start(ag_err *err);
+/* Stop the helper and reap it (runs still under way fail). Safe to call when it was never started. */
+void ag_sandbox_stop(void);
+
+/* Run call->fn in a child under `lim`. `progress` (may be NULL) is called in the caller about every second
+ * while waiting, so a step can heartbeat. Thread-safe. Returns AG_OK whenever the child ran, whatever its
+ * outcome (see res->outcome); AG_E_UNAVAILABLE when no child can be started, AG_E_NOMEM when the output cannot
+ * be held, AG_E_INVAL for an argument over AG_SANDBOX_MAX_ARG. */
+ag_status ag_sandbox_run(const ag_sandbox_limits *lim, const ag_sandbox_call *call, void (*progress)(void *ud),
                          void *ud, ag_sandbox_result *res, ag_err *err);
 void ag_sandbox_result_free(ag_sandbox_result *r); /* NULL ok; zeroes it */
 

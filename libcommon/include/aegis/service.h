@@ -39,6 +39,7 @@ enum {
 	AG_NEEDS_DB = 1 << 0,
 	AG_NEEDS_BUS = 1 << 1,
 	AG_NEEDS_STORAGE = 1 << 2,
+	AG_NEEDS_SANDBOX = 1 << 3, /* runs parsers in aegis/sandbox.h children: starts the helper before any thread */
 };
 
 typedef struct ag_service_spec {

@@ -89,7 +89,7 @@ typedef struct ag_step_cfg {
 
 /* A pipeline worker process from start to exit (see ag_step_main). */
 typedef struct ag_step_app {
-	ag_service_spec spec;        /* the worker needs DB, bus and storage; `needs` is set for it */
+	ag_service_spec spec; /* DB, bus and storage are added to `needs`; set AG_NEEDS_SANDBOX there if wanted */
 	const ag_step_cfg *step_cfg; /* points inside spec.cfg */
 	const char *name;            /* step name, as in ag_step_def */
 	Aegis__V1__Step step;

@@ -38,12 +38,14 @@ static json_t *meta_of(const char *name, const char *mime, int *exit_code)
 		fprintf(stderr, "  cannot open %s\n", path);
 		return NULL;
 	}
-	docmeta_job job = {.fd = fd, .mime = mime};
+	docmeta_job job = {.fd = -1, .mail = ag_mime_default_limits};
+	snprintf(job.mime, sizeof job.mime, "%s", mime);
+	const ag_sandbox_call call = {.fn = docmeta_run, .arg = &job, .arg_size = sizeof job, .fd = fd};
 	ag_sandbox_limits lim = {
 	        .memory_bytes = 0, .cpu_seconds = 30, .timeout_ms = 60000, .max_output = DOCMETA_MAX_OUTPUT};
 	ag_sandbox_result res;
 	json_t *o = NULL;
-	if (ag_sandbox_run(&lim, docmeta_run, &job, NULL, NULL, &res, NULL) == AG_OK) {
+	if (ag_sandbox_run(&lim, &call, NULL, NULL, &res, NULL) == AG_OK) {
 		if (exit_code)
 			*exit_code = res.outcome == AG_SANDBOX_FAILED ? res.exit_code : 0;
 		if (res.outcome == AG_SANDBOX_OK)

@@ -26,8 +26,9 @@ static ag_sandbox_result run(const char *msg, const ag_mime_limits *lim)
 		return res;
 	unlink(path);
 	if (write(fd, msg, strlen(msg)) == (ssize_t)strlen(msg)) {
-		docmeta_job job = {.fd = fd, .mime = "message/rfc822", .mail = lim};
-		AG_CHECK_INT(ag_sandbox_run(&limits, docmeta_run, &job, NULL, NULL, &res, NULL), AG_OK);
+		docmeta_job job = {.fd = -1, .mime = "message/rfc822", .mail = lim ? *lim : ag_mime_default_limits};
+		const ag_sandbox_call call = {.fn = docmeta_run, .arg = &job, .arg_size = sizeof job, .fd = fd};
+		AG_CHECK_INT(ag_sandbox_run(&limits, &call, NULL, NULL, &res, NULL), AG_OK);
 	}
 	close(fd);
 	return res;
