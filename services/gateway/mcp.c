@@ -5,6 +5,7 @@
  */
 #include "mcp.h"
 
+#include "embedq.h"
 #include "filename.h"
 #include "gateway.h"
 #include "search.h"
@@ -162,6 +163,13 @@ static json_t *mcp_search(mcp_call *c, PGconn *conn, json_t *args, int *rpc_err,
 	}
 	snprintf(sq.owner, sizeof sq.owner, "%s", c->owner);
 	ag_status st = search_run(c->gw, conn, &sq, &out, &err);
+	if (st != AG_OK && strncmp(err.msg, EMBEDQ_ERR_PREFIX, strlen(EMBEDQ_ERR_PREFIX)) == 0) {
+		ag_log_warn("mcp search_documents: %s", err.msg);
+		return mcp_tool_error("%s",
+		                      ag_status_transient(st)
+		                              ? "the embedding server is unavailable; try again or use mode keyword"
+		                              : "the query could not be embedded");
+	}
 	if (st != AG_OK)
 		return mcp_db_failed(st, &err);
 	return mcp_tool_result(out, false);

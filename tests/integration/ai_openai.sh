@@ -104,6 +104,11 @@ check_eq "with the embedding server down, hybrid answers keyword results and say
 	"$API_STATUS $(echo "$API_BODY" | jq -r '"\(.mode) \(.items[0].document_id) \(.notice | length > 0)"')" "200 keyword $LDOC true"
 api GET "/v1/search?q=cranes&mode=semantic" -H "Authorization: Bearer $TOKEN"
 check_eq "with the embedding server down, semantic search answers 503" "$API_STATUS" 503
+api POST /v1/mcp -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+	-d '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"search_documents","arguments":{"query":"cranes","mode":"semantic"}}}'
+check_eq "with the embedding server down, MCP semantic search is a tool error naming the embedding server" \
+	"$(echo "$API_BODY" | jq -r '"\(.result.isError) \(.result.content[0].text | fromjson | .error)"')" \
+	"true the embedding server is unavailable; try again or use mode keyword"
 check "the API key is in no log" bash -c "! grep -q sk-test-never-logged '$T_DIR'/logs/*.log"
 
 [ "$T_FAILED" -eq 0 ]
