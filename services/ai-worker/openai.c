@@ -321,21 +321,68 @@ static size_t openai_part(const char *text, size_t len, size_t max)
 	return n;
 }
 
+#define OPENAI_REDUCE_INSTRUCTION                                                                                    \
+	"You combine the summaries of consecutive parts of one document, sent by the user, into one summary of the " \
+	"whole document."
+#define OPENAI_REDUCE_LEVELS 8 /* intermediate reduce levels before the last call; each at least halves the text */
+
+/* Append s (n bytes) and a blank line to the growing buffer *b (*len used, *cap allocated). */
+static bool openai_join(char **b, size_t *len, size_t *cap, const char *s, size_t n)
+{
+	if (*len + n + 3 > *cap) {
+		size_t want = (*len + n + 3) * 2;
+		char *p = realloc(*b, want);
+		if (!p)
+			return false;
+		*b = p;
+		*cap = want;
+	}
+	memcpy(*b + *len, s, n);
+	memcpy(*b + *len + n, "\n\n", 3);
+	*len += n + 2;
+	return true;
+}
+
+/* One intermediate reduce level: the joined summaries, longer than max, become fewer summaries of their parts. */
+static ag_status openai_reduce_level(openai *o, char **joined, size_t *jlen, size_t max, ag_err *err)
+{
+	char *next = NULL;
+	size_t nlen = 0, cap = 0, pos = 0;
+	ag_status st = AG_OK;
+	while (pos < *jlen && st == AG_OK) {
+		size_t n = openai_part(*joined + pos, *jlen - pos, max);
+		char *sum = NULL;
+		st = openai_summary_once(o, "summary (reduce)", OPENAI_REDUCE_INSTRUCTION, *joined + pos, n, &sum, err);
+		if (st == AG_OK && !openai_join(&next, &nlen, &cap, sum, strlen(sum)))
+			st = ag_err_set(err, AG_E_NOMEM, "out of memory");
+		free(sum);
+		pos += n;
+	}
+	if (st != AG_OK) {
+		free(next);
+		return st;
+	}
+	free(*joined);
+	*joined = next;
+	*jlen = nlen;
+	return AG_OK;
+}
+
 /*
  * A text longer than AI_MAX_INPUT_CHARS is summarised map-reduce: each part (openai_part) on its own, at most
- * opts.summary_map_calls parts (the rest is left out, logged), then one summary of the parts' summaries.
+ * opts.summary_map_calls parts (the rest is left out, logged), then the summaries are combined. When they are
+ * together longer than one call takes, they are combined part by part first, level by level, so that no summary
+ * is cut away; the last call makes one summary of what is left.
  */
 static ag_status openai_summarize(void *self, const char *text, size_t len, char **out, ag_err *err)
 {
 	openai *o = self;
-	size_t max = (size_t)o->opts.max_input_chars, pos = 0, jlen = 0;
+	size_t max = (size_t)o->opts.max_input_chars, pos = 0, jlen = 0, cap = 0;
 	int calls = 0, map_max = o->opts.summary_map_calls > 0 ? o->opts.summary_map_calls : 1;
 	*out = NULL;
 	if (len <= max)
 		return openai_summary_once(o, "summary", "You summarise documents.", text, len, out, err);
-	char *joined = malloc((size_t)map_max * (AI_SUMMARY_MAX_BYTES + 2) + 1);
-	if (!joined)
-		return ag_err_set(err, AG_E_NOMEM, "out of memory");
+	char *joined = NULL;
 	ag_status st = AG_OK;
 	while (pos < len && calls < map_max) {
 		size_t n = openai_part(text + pos, len - pos, max);
@@ -343,26 +390,27 @@ static ag_status openai_summarize(void *self, const char *text, size_t len, char
 		st = openai_summary_once(o, "summary (map)",
 		                         "You summarise one part of a longer document; the user sends that part.",
 		                         text + pos, n, &part, err);
+		if (st == AG_OK && !openai_join(&joined, &jlen, &cap, part, strlen(part)))
+			st = ag_err_set(err, AG_E_NOMEM, "out of memory");
+		free(part);
 		if (st != AG_OK)
 			goto out;
-		size_t pl = strlen(part);
-		memcpy(joined + jlen, part, pl);
-		jlen += pl;
-		memcpy(joined + jlen, "\n\n", 2);
-		jlen += 2;
-		free(part);
 		pos += n;
 		calls++;
 	}
-	joined[jlen] = '\0';
 	if (pos < len)
 		ag_log_info(
 		        "summary: %zu of %zu bytes summarised in %d parts (AI_SUMMARY_MAP_CALLS); the rest is left out",
 		        pos, len, calls);
-	st = openai_summary_once(o, "summary (reduce)",
-	                         "You combine the summaries of consecutive parts of one document, sent by the user, "
-	                         "into one summary of the whole document.",
-	                         joined, jlen, out, err);
+	for (int level = 0; jlen > max && level < OPENAI_REDUCE_LEVELS; level++) {
+		size_t before = jlen;
+		st = openai_reduce_level(o, &joined, &jlen, max, err);
+		if (st != AG_OK)
+			goto out;
+		if (jlen >= before) /* summaries as long as the window: another level would not help */
+			break;
+	}
+	st = openai_summary_once(o, "summary (reduce)", OPENAI_REDUCE_INSTRUCTION, joined, jlen, out, err);
 out:
 	free(joined);
 	return st;

@@ -19,6 +19,7 @@ Chat answers report usage {prompt_tokens: 7, completion_tokens: 3, total_tokens:
 summaries, "keywords", "category", "embeddings"}.
 """
 import json
+import re
 import sys
 import threading
 import time
@@ -92,7 +93,10 @@ class Handler(BaseHTTPRequestHandler):
                 content = '{"summary": "Part summary."}'
             elif "summaries of consecutive parts" in system:
                 tally("summary_reduce")
-                content = '{"summary": "A summary of %d parts."}' % req["messages"][1]["content"].count("Part summary.")
+                # parts: the part summaries sent, plus those already combined in earlier reduce levels
+                sent = req["messages"][1]["content"]
+                parts = sent.count("Part summary.") + sum(int(n) for n in re.findall(r"A summary of (\d+) parts\.", sent))
+                content = '{"summary": "A summary of %d parts."}' % parts
             else:
                 tally("summary")
                 content = '{"summary": "A short summary."}'

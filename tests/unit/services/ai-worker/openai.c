@@ -135,7 +135,7 @@ static void openai_usage_per_thread(void)
 }
 
 /* A text longer than max_input_chars: one summary per part (cut at sentence ends), at most summary_map_calls
- * of them, then one summary of the summaries. */
+ * of them, then one summary of the summaries (of groups of them first when they are too long together). */
 static void openai_long_text_map_reduce(void)
 {
 	ai_provider p;
@@ -165,6 +165,16 @@ static void openai_long_text_map_reduce(void)
 	AG_CHECK_STR(sum, "A summary of 2 parts.");
 	openai_usage_take(&u);
 	AG_CHECK_INT(u.requests, 2 + 1);
+	free(sum);
+	ai_provider_close(&p);
+	/* summaries too long together for one call are combined level by level; none is cut away */
+	o.max_input_chars = 60; /* one sentence a part: 40 parts, whose 40 summaries take 600 bytes */
+	o.summary_map_calls = 40;
+	AG_CHECK_INT(ai_provider_open(&p, "openai", &o, &err), AG_OK);
+	AG_CHECK_INT(p.vt->summarize(p.self, text, off, &sum, &err), AG_OK);
+	AG_CHECK_STR(sum, "A summary of 40 parts.");
+	openai_usage_take(&u);
+	AG_CHECK_INT(u.requests, 40 + 10 + 5 + 3 + 2 + 1); /* map, then 4 per call, 2, 2, 2, and the last */
 	free(sum);
 	ai_provider_close(&p);
 	/* parts end at a sentence end */
