@@ -65,11 +65,17 @@ static int builtin_detect(const builtin *b, const char *text, size_t len)
 			second = l;
 		}
 	}
-	if (words < BUILTIN_LANG_MIN_WORDS || hits[best] < BUILTIN_LANG_MIN_HITS ||
-	    (double)hits[best] < BUILTIN_LANG_MIN_SHARE * (double)words ||
-	    (double)hits[best] < BUILTIN_LANG_MARGIN * (double)hits[second])
+	if (words < BUILTIN_LANG_MIN_WORDS || hits[best] < BUILTIN_LANG_MIN_HITS)
 		return -1;
-	return best;
+	/* prose: stop words are a good share of the words and one language leads */
+	if ((double)hits[best] >= BUILTIN_LANG_MIN_SHARE * (double)words &&
+	    (double)hits[best] >= BUILTIN_LANG_MARGIN * (double)hits[second])
+		return best;
+	/* forms, invoices, tables: few stop words among names and numbers, but clearly of one language */
+	if (hits[best] >= BUILTIN_LANG_FORM_HITS && (double)hits[best] >= BUILTIN_LANG_FORM_SHARE * (double)words &&
+	    (double)hits[best] >= BUILTIN_LANG_FORM_MARGIN * (double)hits[second])
+		return best;
+	return -1;
 }
 
 /* Stop words to leave out: the text's language and English, or every list when the language is unknown. */

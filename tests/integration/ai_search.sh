@@ -131,6 +131,7 @@ api GET "/v1/documents/${DOC[invoice]}" "${AUTH[@]}"
 check_eq "GET /v1/documents/{id} shows the category and PII counts too" \
 	"$(echo "$API_BODY" | jq -r '[.ai.category, .ai.pii.email.count, .ai.pii.iban.count] | join(" ")')" "invoice 1 1"
 check "the invoice has chunks" test "$(echo "$inv" | jq -r .chunks)" -ge 1
+check_eq "the invoice (mostly names and numbers) is English" "$(echo "$inv" | jq -r .ai.language)" en
 let=$(getdoc "${DOC[letter]}")
 check_eq "the letter is categorised letter" "$(echo "$let" | jq -r .ai.category)" letter
 check_eq "the letter has no PII" "$(echo "$let" | jq -r .ai.pii.total)" 0

@@ -85,6 +85,33 @@ static void builtin_language_of_paragraphs(void)
 	}
 }
 
+/* Forms and invoices are mostly nouns and numbers: few stop words, but all of one language. */
+static void builtin_language_of_a_form(void)
+{
+	static const char invoice[] =
+	        "INVOICE\n\nInvoice number: INV-2026-0042\nInvoice date: 2026-03-01\nDue date: 2026-03-31\n\n"
+	        "Bill to: Harbour Logistics Ltd, 12 Quay Street, Bristol\n\n"
+	        "Description                     Qty   Unit price    Total\n"
+	        "Container storage, March          3       120.00   360.00\n"
+	        "Crane handling                    1       250.00   250.00\n\n"
+	        "Subtotal: 610.00 EUR\nVAT 20%: 122.00 EUR\nTotal due: 732.00 EUR\n\n"
+	        "Payment terms: 30 days. Please pay the amount due by bank transfer to\n"
+	        "IBAN DE89 3704 0044 0532 0130 00, BIC COBADEFFXXX.\n"
+	        "Questions about this invoice: billing@harbour-logistics.example.com\n"
+	        "Reference card on file (expired, do not charge): 4111 1111 1111 1112\n";
+	AG_CHECK_STR(lang_of(invoice), "en");
+	static const char rechnung[] = "RECHNUNG\n\nRechnungsnummer: RE-2026-0042\nRechnungsdatum: 01.03.2026\n\n"
+	                               "Empfänger: Hafen Logistik GmbH, Kaistraße 12, Hamburg\n\n"
+	                               "Beschreibung              Menge   Einzelpreis   Gesamt\n"
+	                               "Containerlager, März          3        120,00   360,00\n"
+	                               "Kranarbeiten                  1        250,00   250,00\n\n"
+	                               "Zwischensumme: 610,00 EUR\nMwSt. 19%: 115,90 EUR\nGesamtbetrag: 725,90 EUR\n\n"
+	                               "Zahlbar innerhalb von 30 Tagen. Bitte überweisen Sie den Betrag auf das Konto\n"
+	                               "IBAN DE89 3704 0044 0532 0130 00 und geben Sie die Rechnungsnummer an.\n"
+	                               "Fragen zu dieser Rechnung: buchhaltung@hafen-logistik.example.com\n";
+	AG_CHECK_STR(lang_of(rechnung), "de");
+}
+
 static void builtin_language_undetermined(void)
 {
 	AG_CHECK_STR(lang_of("12345"), "und");
@@ -327,6 +354,7 @@ int main(void)
 		return 1;
 	}
 	AG_TEST_RUN(builtin_language_of_paragraphs);
+	AG_TEST_RUN(builtin_language_of_a_form);
 	AG_TEST_RUN(builtin_language_undetermined);
 	AG_TEST_RUN(builtin_keywords_leave_out_stop_words);
 	AG_TEST_RUN(builtin_summary_picks_the_central_sentences);
