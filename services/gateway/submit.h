@@ -2,7 +2,7 @@
  * submit.h - what every way of uploading does once the file is stored:
  * record the document and its queued job in PostgreSQL, announce
  * JobSubmitted on the bus, and honour an Idempotency-Key. Used by
- * POST /v1/files (upload.c) and by the last PATCH of a tus upload (tus.c),
+ * POST /v1/files (upload.c) and by the end of a tus upload (tus_finish in tus_store.c),
  * so both make exactly the same rows and message.
  *
  * Threading: the functions taking a PGconn block; call them from the thread

@@ -1,6 +1,9 @@
 /*
  * tus.c - resumable uploads (tus 1.0.0) on top of the uploads table and a
- * resumable storage writer (see tus.h).
+ * resumable storage writer (see tus.h): POST and PATCH, the requests that
+ * stream a body, and the answers every tus request shares. The uploads row
+ * and the stored bytes are in tus_store.c; OPTIONS, HEAD and DELETE in
+ * tus_calls.c; what the three share in tus_priv.h.
  *
  * One `tus_x` per POST or PATCH, owned by the loop thread, shaped like
  * upload.c's state: `busy` while deferred work owns it, at most one chunk in
@@ -19,85 +22,23 @@
  */
 #include "tus.h"
 
-#include "filename.h"
-#include "gateway.h"
-#include "hparams.h"
-#include "submit.h"
 #include "tus_meta.h"
-#include "uuid.h"
+#include "tus_priv.h"
 
 #include "aegis/log.h"
 
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define TUS_VERSION       "1.0.0"
-#define TUS_EXTENSIONS    "creation,creation-with-upload,termination,expiration"
 #define TUS_CONTENT_TYPE  "application/offset+octet-stream"
 #define TUS_KEY_PREFIX    "uploads/"
-#define TUS_DOC_PREFIX    "documents/"
-#define TUS_KEY_MAX       (sizeof TUS_DOC_PREFIX + UUID_TEXT_LEN)
-#define TUS_DETAIL_MAX    256
 #define TUS_BUF_MAX       (4 * 1024 * 1024) /* refuse a server read larger than this (never expected) */
-#define TUS_HASH_CHUNK    (256 * 1024)      /* bytes read at a time when hashing a finished upload */
-#define TUS_SWEEP_BATCH   "100"             /* expired uploads cleaned per sweep */
 #define TUS_RENEW_DIVISOR 3                 /* renew (and checkpoint) after a third of the lease */
-#define TUS_NUM_MAX       24
 
-/* What the uploads row says, as far as finishing needs it. */
-typedef struct tus_row {
-	char id[UUID_TEXT_LEN + 1];
-	char owner[UUID_TEXT_LEN + 1];
-	char document_id[UUID_TEXT_LEN + 1];
-	char job_id[UUID_TEXT_LEN + 1];
-	char key[TUS_KEY_MAX];
-	char filename[AG_FILENAME_MAX_BYTES + 1];
-	char mime[HPARAMS_MEDIA_TYPE_MAX + 1];
-	int64_t length;
-	int64_t offset;  /* durable */
-	int64_t expires; /* unix seconds */
-} tus_row;
-
-typedef struct tus_x {
-	gateway *gw;
-	ag_http_req *req;
-	ag_trace trace;
-	bool creating; /* POST, else PATCH */
-	tus_row row;
-	char lease[UUID_TEXT_LEN + 1];
-	const char *metadata; /* Upload-Metadata as sent (request lifetime) */
-	char idem[SUBMIT_IDEM_KEY_LIMIT + 1];
-	char fingerprint[SUBMIT_SHA256_HEX_LEN + 1];
-	int64_t client_offset;
-	int64_t announced; /* Content-Length, -1 when chunked or absent */
-	bool with_body;
-
-	ag_storage_writer *writer;
-	char *buf;
-	size_t len, cap;
-	int64_t written; /* bytes written by this request past row.offset */
-	int64_t renew_at_ms;
-
-	bool busy, ended, aborted, answered, leased;
-	const char *outcome;
-
-	/* results of deferred work */
-	ag_status st;
-	ag_err err;
-	int status; /* the work decided an error answer */
-	char detail[TUS_DETAIL_MAX];
-	int64_t retry_after; /* with 423 */
-	bool replayed, completed;
-} tus_x;
-
-static int64_t tus_last_sweep_ms = -1; /* loop thread only */
-static bool tus_sweeping;
-
-/* ---- small helpers ---- */
+/* ---- small helpers, and the answers every tus request shares ---- */
 
 static int64_t tus_now_ms(void)
 {
@@ -114,31 +55,21 @@ static void tus_count(gateway *gw, const char *outcome)
 	                                  "Resumable upload POST/PATCH requests by outcome", labels));
 }
 
-static void tus_decide(tus_x *x, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void tus_decide(tus_x *x, int status, const char *fmt, ...)
-{
-	va_list ap;
-	x->status = status;
-	va_start(ap, fmt);
-	vsnprintf(x->detail, sizeof x->detail, fmt, ap);
-	va_end(ap);
-}
-
-static void tus_header_num(ag_http_req *req, const char *name, int64_t v)
+void tus_header_num(ag_http_req *req, const char *name, int64_t v)
 {
 	char num[TUS_NUM_MAX];
 	snprintf(num, sizeof num, "%lld", (long long)v);
 	ag_http_resp_header(req, name, num);
 }
 
-static void tus_header_expires(ag_http_req *req, int64_t expires)
+void tus_header_expires(ag_http_req *req, int64_t expires)
 {
 	char date[TUS_HTTP_DATE_LEN + 1];
 	tus_http_date((time_t)expires, date);
 	ag_http_resp_header(req, "Upload-Expires", date);
 }
 
-static void tus_header_job(ag_http_req *req, const char *job_id)
+void tus_header_job(ag_http_req *req, const char *job_id)
 {
 	char location[sizeof "/v1/jobs/" + UUID_TEXT_LEN];
 	snprintf(location, sizeof location, "/v1/jobs/%s", job_id);
@@ -146,7 +77,7 @@ static void tus_header_job(ag_http_req *req, const char *job_id)
 	ag_http_resp_header(req, "Location", location);
 }
 
-static void tus_problem(ag_http_req *req, int status, const char *detail)
+void tus_problem(ag_http_req *req, int status, const char *detail)
 {
 	ag_http_resp_header(req, "Tus-Resumable", TUS_VERSION);
 	if (status == 412)
@@ -157,7 +88,7 @@ static void tus_problem(ag_http_req *req, int status, const char *detail)
 }
 
 /* The request states the protocol version we speak. false when it answered 412. */
-static bool tus_version_ok(ag_http_req *req)
+bool tus_version_ok(ag_http_req *req)
 {
 	const char *v = ag_http_req_header(req, "Tus-Resumable");
 	if (v && strcmp(v, TUS_VERSION) == 0)
@@ -167,7 +98,7 @@ static bool tus_version_ok(ag_http_req *req)
 }
 
 /* A dependency failed: 503 when it may come back, 500 otherwise (logged once). */
-static void tus_respond_dep(ag_http_req *req, const char *id, ag_status st, const ag_err *err)
+void tus_respond_dep(ag_http_req *req, const char *id, ag_status st, const ag_err *err)
 {
 	const char *msg = err->msg[0] ? err->msg : ag_status_str(st);
 	if (ag_status_transient(st) && st != AG_E_INTERNAL && st != AG_E_NOMEM) {
@@ -177,290 +108,6 @@ static void tus_respond_dep(ag_http_req *req, const char *id, ag_status st, cons
 	}
 	ag_log_error("tus upload %s: %s", id, msg);
 	tus_problem(req, 500, "internal error");
-}
-
-/* ---- database pieces (thread pool) ---- */
-
-static void tus_copy(char *dst, size_t cap, const PGresult *res, int col)
-{
-	snprintf(dst, cap, "%s", PQgetisnull(res, 0, col) ? "" : PQgetvalue(res, 0, col));
-}
-
-static int64_t tus_int(const PGresult *res, int col)
-{
-	return PQgetisnull(res, 0, col) ? 0 : strtoll(PQgetvalue(res, 0, col), NULL, 10);
-}
-
-#define TUS_ROW_COLS                                                                                   \
-	"id, owner_id, document_id, job_id, storage_key, filename, claimed_mime, length, \"offset\", " \
-	"extract(epoch FROM expires_at)::bigint"
-
-static void tus_row_read(tus_row *r, const PGresult *res)
-{
-	tus_copy(r->id, sizeof r->id, res, 0);
-	tus_copy(r->owner, sizeof r->owner, res, 1);
-	tus_copy(r->document_id, sizeof r->document_id, res, 2);
-	tus_copy(r->job_id, sizeof r->job_id, res, 3);
-	tus_copy(r->key, sizeof r->key, res, 4);
-	tus_copy(r->filename, sizeof r->filename, res, 5);
-	tus_copy(r->mime, sizeof r->mime, res, 6);
-	r->length = tus_int(res, 7);
-	r->offset = tus_int(res, 8);
-	r->expires = tus_int(res, 9);
-}
-
-/* Take the lease of upload `id` of `owner` if it is free, receiving and not expired; AG_E_NOTFOUND otherwise. */
-static ag_status tus_lease_take(gateway *gw, PGconn *c, const char *id, const char *owner, const char *lease,
-                                tus_row *row, ag_err *err)
-{
-	char ttl[TUS_NUM_MAX], life[TUS_NUM_MAX];
-	PGresult *res = NULL;
-	snprintf(ttl, sizeof ttl, "%lld", gw->cfg->tus_lock_ttl_s);
-	snprintf(life, sizeof life, "%lld", gw->cfg->tus_expire_after_s);
-	const char *p[] = {id, owner, lease, ttl, life};
-	ag_status st =
-	        ag_db_exec(c,
-	                   "UPDATE uploads SET lease_holder = $3, lease_until = now() + make_interval(secs => $4), "
-	                   "expires_at = now() + make_interval(secs => $5), updated_at = now() "
-	                   "WHERE id = $1 AND owner_id = $2 AND state = 'receiving' AND expires_at > now() "
-	                   "AND (lease_until IS NULL OR lease_until < now()) RETURNING " TUS_ROW_COLS,
-	                   5, p, &res, err);
-	if (st != AG_OK)
-		return st;
-	if (PQntuples(res) != 1)
-		st = AG_E_NOTFOUND;
-	else
-		tus_row_read(row, res);
-	PQclear(res);
-	return st;
-}
-
-/*
- * Why an upload cannot be served right now: sets x->status (404, 410, 409, 423) or x->completed (it is finished
- * and the client asks at its end).
- */
-static ag_status tus_explain(tus_x *x, PGconn *c)
-{
-	PGresult *res = NULL;
-	const char *p[] = {x->row.id, x->row.owner};
-	ag_status st = ag_db_exec(c,
-	                          "SELECT state, \"offset\", length, (state = 'expired' OR expires_at <= now()), "
-	                          "COALESCE(lease_until > now(), false), "
-	                          "COALESCE(ceil(extract(epoch FROM lease_until - now()))::bigint, 1), job_id "
-	                          "FROM uploads WHERE id = $1 AND owner_id = $2",
-	                          2, p, &res, &x->err);
-	if (st != AG_OK)
-		return st;
-	if (PQntuples(res) != 1) {
-		tus_decide(x, 404, "no such upload");
-		goto out;
-	}
-	const char *state = PQgetvalue(res, 0, 0);
-	int64_t offset = tus_int(res, 1), length = tus_int(res, 2);
-	if (strcmp(state, "completed") == 0) {
-		if (x->creating || x->client_offset != length || x->announced > 0) {
-			tus_decide(x, 409, "the upload is already complete (%lld bytes)", (long long)length);
-		} else {
-			x->completed = true;
-			x->row.offset = x->row.length = length;
-			tus_copy(x->row.job_id, sizeof x->row.job_id, res, 6);
-		}
-	} else if (PQgetvalue(res, 0, 3)[0] == 't') {
-		tus_decide(x, 410, "the upload expired; start a new one");
-	} else if (PQgetvalue(res, 0, 4)[0] == 't') {
-		/* while another request writes, its offset is moving: the lock answers first */
-		x->retry_after = tus_int(res, 5) < 1 ? 1 : tus_int(res, 5);
-		tus_decide(x, 423, "another request is writing to this upload; try again later");
-	} else if (x->client_offset != offset) {
-		tus_decide(x, 409, "Upload-Offset %lld does not match the upload's offset %lld; ask with HEAD",
-		           (long long)x->client_offset, (long long)offset);
-	} else {
-		x->retry_after = 1; /* the lease was let go between our two queries */
-		tus_decide(x, 423, "another request is writing to this upload; try again later");
-	}
-out:
-	PQclear(res);
-	return AG_OK;
-}
-
-/* Record the durable offset; with `keep` the lease is renewed, else released. AG_E_CONFLICT when it was lost. */
-static ag_status tus_record_offset(gateway *gw, PGconn *c, const tus_row *row, const char *lease, int64_t offset,
-                                   bool keep, int64_t *expires, ag_err *err)
-{
-	char off[TUS_NUM_MAX], ttl[TUS_NUM_MAX], life[TUS_NUM_MAX];
-	PGresult *res = NULL;
-	snprintf(off, sizeof off, "%lld", (long long)offset);
-	snprintf(ttl, sizeof ttl, "%lld", keep ? gw->cfg->tus_lock_ttl_s : 0LL);
-	snprintf(life, sizeof life, "%lld", gw->cfg->tus_expire_after_s);
-	const char *p[] = {row->id, lease, off, ttl, life};
-	ag_status st =
-	        ag_db_exec(c,
-	                   "UPDATE uploads SET \"offset\" = $3, updated_at = now(), "
-	                   "expires_at = now() + make_interval(secs => $5), "
-	                   "lease_until = CASE WHEN $4::int > 0 THEN now() + make_interval(secs => $4::int) END, "
-	                   "lease_holder = CASE WHEN $4::int > 0 THEN lease_holder END "
-	                   "WHERE id = $1 AND lease_holder = $2 RETURNING extract(epoch FROM expires_at)::bigint",
-	                   5, p, &res, err);
-	if (st != AG_OK)
-		return st;
-	if (PQntuples(res) != 1)
-		st = ag_err_set(err, AG_E_CONFLICT, "the upload's lease was taken over");
-	else if (expires)
-		*expires = tus_int(res, 0);
-	PQclear(res);
-	return st;
-}
-
-/* SHA-256 of a stored object, hex. */
-static ag_status tus_hash(ag_storage *s, const char *key, char hex[SUBMIT_SHA256_HEX_LEN + 1], uint64_t *size,
-                          ag_err *err)
-{
-	crypto_hash_sha256_state sha;
-	unsigned char digest[crypto_hash_sha256_BYTES];
-	ag_status st = AG_OK;
-	uint64_t off = 0;
-	size_t got = 0;
-	char *buf = malloc(TUS_HASH_CHUNK);
-	if (!buf)
-		return ag_err_set(err, AG_E_NOMEM, "out of memory");
-	crypto_hash_sha256_init(&sha);
-	do {
-		st = ag_storage_read(s, key, off, buf, TUS_HASH_CHUNK, &got, err);
-		if (st != AG_OK)
-			break;
-		crypto_hash_sha256_update(&sha, (const unsigned char *)buf, got);
-		off += got;
-	} while (got > 0);
-	free(buf);
-	if (st != AG_OK)
-		return st;
-	crypto_hash_sha256_final(&sha, digest);
-	sodium_bin2hex(hex, SUBMIT_SHA256_HEX_LEN + 1, digest, sizeof digest);
-	*size = off;
-	return AG_OK;
-}
-
-/*
- * Every byte is durable and the caller holds the lease: make the upload a document + job. Safe to redo after a
- * crash at any point (the ids were chosen at creation; the staging object may already have been renamed).
- */
-static ag_status tus_finish(gateway *gw, PGconn *c, const tus_row *row, const char *lease, const ag_trace *trace,
-                            ag_err *err)
-{
-	char doc_key[TUS_KEY_MAX], sha[SUBMIT_SHA256_HEX_LEN + 1];
-	uint64_t size = 0;
-	snprintf(doc_key, sizeof doc_key, TUS_DOC_PREFIX "%s", row->document_id);
-	ag_status st = tus_hash(gw->storage, row->key, sha, &size, err);
-	if (st == AG_OK)
-		st = ag_storage_rename(gw->storage, row->key, doc_key, err);
-	else if (st == AG_E_NOTFOUND) /* renamed before a crash */
-		st = tus_hash(gw->storage, doc_key, sha, &size, err);
-	if (st != AG_OK)
-		return st;
-	if (size != (uint64_t)row->length)
-		return ag_err_set(err, AG_E_INTERNAL, "stored %llu bytes, want %lld", (unsigned long long)size,
-		                  (long long)row->length);
-
-	submit_doc d = {.document_id = row->document_id,
-	                .job_id = row->job_id,
-	                .owner = row->owner,
-	                .filename = row->filename,
-	                .mime = row->mime,
-	                .sha256 = sha,
-	                .key = doc_key,
-	                .size = size,
-	                .trace = trace};
-	const char *p[] = {row->id, lease};
-	PGresult *res = NULL;
-	if ((st = ag_db_begin(c, err)) != AG_OK)
-		return st;
-	st = submit_record(c, &d, err);
-	if (st == AG_OK)
-		st = ag_db_exec(c,
-		                "UPDATE uploads SET state = 'completed', lease_holder = NULL, lease_until = NULL, "
-		                "updated_at = now() WHERE id = $1 AND lease_holder = $2 AND state = 'receiving'",
-		                2, p, &res, err);
-	if (st == AG_OK && strcmp(PQcmdTuples(res), "1") != 0)
-		st = ag_err_set(err, AG_E_CONFLICT, "the upload's lease was taken over");
-	PQclear(res);
-	if (st == AG_OK)
-		st = ag_db_commit(c, err);
-	if (st != AG_OK) {
-		ag_db_rollback(c);
-		return st;
-	}
-	ag_log_info("tus upload %s complete (%llu bytes, sha256 %s); job %s queued", row->id, (unsigned long long)size,
-	            sha, row->job_id);
-	submit_publish(gw, &d);
-	return AG_OK;
-}
-
-/* ---- the expiry sweep ---- */
-
-typedef struct tus_sweep {
-	uv_work_t work;
-	gateway *gw;
-} tus_sweep;
-
-static void tus_sweep_work(uv_work_t *w)
-{
-	tus_sweep *s = w->data;
-	PGconn *c = NULL;
-	PGresult *res = NULL;
-	ag_err err;
-	const char *p[] = {TUS_SWEEP_BATCH};
-	ag_err_clear(&err);
-	ag_status st = ag_db_acquire(s->gw->db, &c, GATEWAY_DB_TIMEOUT_MS, &err);
-	if (st == AG_OK) {
-		st = ag_db_exec(c,
-		                "UPDATE uploads SET state = 'expired', updated_at = now() WHERE id IN ("
-		                "SELECT id FROM uploads WHERE state = 'receiving' AND expires_at <= now() "
-		                "AND (lease_until IS NULL OR lease_until < now()) ORDER BY expires_at LIMIT $1::int "
-		                "FOR UPDATE SKIP LOCKED) RETURNING id, storage_key",
-		                1, p, &res, &err);
-		ag_db_release(s->gw->db, c);
-	}
-	if (st != AG_OK) {
-		ag_log_warn("tus expiry sweep: %s", err.msg[0] ? err.msg : ag_status_str(st));
-		return;
-	}
-	for (int i = 0; i < PQntuples(res); i++) {
-		ag_err_clear(&err);
-		if (ag_storage_delete(s->gw->storage, PQgetvalue(res, i, 1), &err) != AG_OK)
-			ag_log_warn("tus upload %s expired; its bytes stay: %s", PQgetvalue(res, i, 0), err.msg);
-		else
-			ag_log_info("tus upload %s expired; its bytes are removed", PQgetvalue(res, i, 0));
-	}
-	PQclear(res);
-}
-
-static void tus_sweep_done(uv_work_t *w, int status)
-{
-	tus_sweep *s = w->data;
-	s->gw->busy--;
-	tus_sweeping = false;
-	free(s);
-}
-
-/* Start a sweep when the last one is old enough (loop thread). */
-static void tus_maybe_sweep(gateway *gw)
-{
-	int64_t now = (int64_t)uv_now(gw->loop);
-	if (tus_sweeping || (tus_last_sweep_ms >= 0 && now - tus_last_sweep_ms < gw->cfg->tus_sweep_interval_s * 1000))
-		return;
-	tus_sweep *s = calloc(1, sizeof *s);
-	if (!s)
-		return;
-	s->gw = gw;
-	s->work.data = s;
-	tus_last_sweep_ms = now;
-	tus_sweeping = true;
-	gw->busy++;
-	if (uv_queue_work(gw->loop, &s->work, tus_sweep_work, tus_sweep_done) != 0) {
-		gw->busy--;
-		tus_sweeping = false;
-		free(s);
-	}
 }
 
 /* ---- POST and PATCH: the streaming request ---- */
@@ -495,11 +142,8 @@ static void tus_fail(tus_x *x, int status, const char *outcome, const char *deta
 	if (!x->answered) {
 		x->answered = true;
 		x->outcome = outcome;
-		if (status == 423 || (status == 409 && x->retry_after > 0)) {
-			char ra[TUS_NUM_MAX];
-			snprintf(ra, sizeof ra, "%lld", (long long)x->retry_after);
-			ag_http_resp_header(x->req, "Retry-After", ra);
-		}
+		if (status == 423 || (status == 409 && x->retry_after > 0))
+			tus_header_num(x->req, "Retry-After", x->retry_after);
 		tus_problem(x->req, status, detail);
 	}
 	if (!x->busy)
@@ -1087,199 +731,3 @@ const ag_http_route_ops tus_patch_route = {
         .on_body_end = tus_on_body_end,
         .on_abort = tus_on_abort,
 };
-
-/* ---- OPTIONS, HEAD, DELETE ---- */
-
-void tus_options(ag_http_req *req, void *ud)
-{
-	gateway *gw = ud;
-	char max[TUS_NUM_MAX];
-	snprintf(max, sizeof max, "%lld", gw->cfg->max_upload_bytes);
-	ag_http_resp_header(req, "Tus-Resumable", TUS_VERSION);
-	ag_http_resp_header(req, "Tus-Version", TUS_VERSION);
-	ag_http_resp_header(req, "Tus-Extension", TUS_EXTENSIONS);
-	ag_http_resp_header(req, "Tus-Max-Size", max);
-	ag_http_respond(req, 204, NULL, NULL, 0);
-}
-
-/* HEAD and DELETE: a short call on the pool. */
-typedef struct tus_call {
-	tus_x x; /* row.id, row.owner, client_offset; status/detail/st/err as results */
-	bool deleting;
-	char metadata[AG_HTTP_MAX_HEADER_BYTES];
-	bool has_metadata;
-} tus_call;
-
-static void tus_head_work(void *ud)
-{
-	tus_call *k = ud;
-	tus_x *x = &k->x;
-	PGconn *c = NULL;
-	PGresult *res = NULL;
-	ag_trace_set_current(&x->trace);
-	ag_err_clear(&x->err);
-	x->st = ag_db_acquire(x->gw->db, &c, GATEWAY_DB_TIMEOUT_MS, &x->err);
-	if (x->st != AG_OK)
-		goto out;
-	const char *p[] = {x->row.id, x->row.owner};
-	x->st = ag_db_exec(c,
-	                   "SELECT " TUS_ROW_COLS ", state, (state = 'expired' OR expires_at <= now()), metadata, "
-	                   "COALESCE(lease_until > now(), false) FROM uploads WHERE id = $1 AND owner_id = $2",
-	                   2, p, &res, &x->err);
-	if (x->st != AG_OK)
-		goto release;
-	if (PQntuples(res) != 1) {
-		tus_decide(x, 404, "no such upload");
-		goto release;
-	}
-	tus_row_read(&x->row, res);
-	x->completed = strcmp(PQgetvalue(res, 0, 10), "completed") == 0;
-	bool expired = !x->completed && PQgetvalue(res, 0, 11)[0] == 't';
-	bool locked = PQgetvalue(res, 0, 13)[0] == 't';
-	k->has_metadata = !PQgetisnull(res, 0, 12);
-	snprintf(k->metadata, sizeof k->metadata, "%s", PQgetvalue(res, 0, 12));
-	PQclear(res);
-	res = NULL;
-	if (expired) {
-		tus_decide(x, 410, "the upload expired; start a new one");
-		goto release;
-	}
-	/* every byte durable but no job yet: the finishing request died; finish now */
-	if (!x->completed && x->row.offset == x->row.length && !locked) {
-		ag_err e2;
-		ag_err_clear(&e2);
-		uuid_v4(x->lease);
-		tus_row r;
-		if (tus_lease_take(x->gw, c, x->row.id, x->row.owner, x->lease, &r, &e2) == AG_OK &&
-		    r.offset == r.length) {
-			if (tus_finish(x->gw, c, &r, x->lease, &x->trace, &e2) == AG_OK)
-				x->completed = true;
-			else
-				ag_log_warn("tus upload %s: finishing failed: %s", x->row.id, e2.msg);
-		}
-	}
-release:
-	PQclear(res);
-	ag_db_release(x->gw->db, c);
-out:
-	ag_trace_set_current(NULL);
-}
-
-static void tus_delete_work(void *ud)
-{
-	tus_call *k = ud;
-	tus_x *x = &k->x;
-	PGconn *c = NULL;
-	PGresult *res = NULL;
-	ag_trace_set_current(&x->trace);
-	ag_err_clear(&x->err);
-	x->st = ag_db_acquire(x->gw->db, &c, GATEWAY_DB_TIMEOUT_MS, &x->err);
-	if (x->st != AG_OK)
-		goto out;
-	const char *p[] = {x->row.id, x->row.owner};
-	x->st = ag_db_exec(c,
-	                   "DELETE FROM uploads WHERE id = $1 AND owner_id = $2 "
-	                   "AND (lease_until IS NULL OR lease_until < now()) RETURNING storage_key, state",
-	                   2, p, &res, &x->err);
-	if (x->st == AG_OK && PQntuples(res) == 1) {
-		ag_err e2;
-		ag_err_clear(&e2);
-		/* a completed upload's bytes are the document's now (another key); this removes nothing then */
-		if (ag_storage_delete(x->gw->storage, PQgetvalue(res, 0, 0), &e2) != AG_OK)
-			ag_log_warn("tus upload %s terminated; its bytes stay: %s", x->row.id, e2.msg);
-	} else if (x->st == AG_OK) {
-		x->client_offset = -1;
-		x->creating = true; /* tus_explain: a completed upload is not "at its end" here */
-		x->st = tus_explain(x, c);
-		if (x->status == 409 || x->status == 410) /* not locked after all: it went meanwhile */
-			tus_decide(x, 404, "no such upload");
-	}
-	PQclear(res);
-	ag_db_release(x->gw->db, c);
-out:
-	ag_trace_set_current(NULL);
-}
-
-static void tus_call_done(ag_http_req *req, void *ud)
-{
-	tus_call *k = ud;
-	tus_x *x = &k->x;
-	if (x->st != AG_OK) {
-		tus_respond_dep(req, x->row.id, x->st, &x->err);
-	} else if (x->status) {
-		if (x->status == 423) {
-			char ra[TUS_NUM_MAX];
-			snprintf(ra, sizeof ra, "%lld", (long long)x->retry_after);
-			ag_http_resp_header(req, "Retry-After", ra);
-		}
-		tus_problem(req, x->status, x->detail);
-	} else if (k->deleting) {
-		ag_http_resp_header(req, "Tus-Resumable", TUS_VERSION);
-		ag_http_respond(req, 204, NULL, NULL, 0);
-	} else {
-		ag_http_resp_header(req, "Tus-Resumable", TUS_VERSION);
-		ag_http_resp_header(req, "Cache-Control", "no-store");
-		tus_header_num(req, "Upload-Offset", x->row.offset);
-		tus_header_num(req, "Upload-Length", x->row.length);
-		if (k->has_metadata && k->metadata[0])
-			ag_http_resp_header(req, "Upload-Metadata", k->metadata);
-		if (x->completed)
-			tus_header_job(req, x->row.job_id);
-		else
-			tus_header_expires(req, x->row.expires);
-		ag_http_respond(req, 200, NULL, NULL, 0);
-	}
-	free(k);
-}
-
-static void tus_call_authed(ag_http_req *req, const ag_jwt_claims *claims, void *ud, bool deleting)
-{
-	gateway *gw = ud;
-	const char *id = ag_http_req_param(req, 0);
-	if (!claims)
-		return;
-	if (!tus_version_ok(req))
-		return;
-	if (!id || !uuid_valid(id)) {
-		tus_problem(req, 404, "no such upload");
-		return;
-	}
-	tus_call *k = calloc(1, sizeof *k);
-	if (!k) {
-		ag_http_respond_problem(req, 500, "out of memory");
-		return;
-	}
-	k->deleting = deleting;
-	k->x.gw = gw;
-	k->x.trace = *ag_http_req_trace(req);
-	snprintf(k->x.row.id, sizeof k->x.row.id, "%s", id);
-	memcpy(k->x.row.owner, claims->sub, UUID_TEXT_LEN);
-	if (ag_http_req_defer(req, deleting ? tus_delete_work : tus_head_work, tus_call_done, k) != AG_OK) {
-		free(k);
-		gateway_respond_unavailable(req, "the server is busy; try again");
-	}
-}
-
-static void tus_head_authed(ag_http_req *req, const ag_jwt_claims *claims, void *ud)
-{
-	tus_call_authed(req, claims, ud, false);
-}
-
-static void tus_delete_authed(ag_http_req *req, const ag_jwt_claims *claims, void *ud)
-{
-	tus_call_authed(req, claims, ud, true);
-}
-
-void tus_head(ag_http_req *req, void *ud)
-{
-	gateway *gw = ud;
-	tus_maybe_sweep(gw);
-	authn_require(gw->authn, req, tus_head_authed, gw);
-}
-
-void tus_delete(ag_http_req *req, void *ud)
-{
-	gateway *gw = ud;
-	tus_maybe_sweep(gw);
-	authn_require(gw->authn, req, tus_delete_authed, gw);
-}
