@@ -181,6 +181,7 @@ void ag_http_server_close(ag_http_server *s, void (*done)(void *ud), void *ud)
 		s->listener = NULL;
 	}
 	ag_http__streams_closing(s); /* open streams are told to end; the post mailbox closes */
+	ag_http__wdone_close(s);     /* responses written at once are completed now */
 	/* Busy connections close after their response (it carries Connection: close). */
 	http_conn *next;
 	for (http_conn *c = s->conns; c; c = next) {

@@ -549,6 +549,7 @@ static void http_conn_closed(uv_handle_t *h)
 		return;
 	ag_http_server *s = c->srv;
 	http_rbuf_put(s, c->rbuf);
+	ag_http__wdone_forget(c);
 	ag_http__server_conn_gone(s, c);
 	free(c);
 }

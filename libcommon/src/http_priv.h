@@ -37,12 +37,21 @@
 typedef struct http_conn http_conn;
 typedef struct http_post http_post; /* http_stream.c */
 
+#define HTTP_ROUTE_COUNTERS 8 /* (method, status) request counters a route remembers */
+
 typedef struct http_route {
 	ag_http_method method;
 	char pattern[HTTP_MAX_PATTERN_BYTES];
 	char label[HTTP_ROUTE_LABEL_MAX]; /* pattern escaped as a metric label value */
 	ag_http_route_ops ops;
 	void *ud;
+	/* the route's metric series, found once rather than looked up by name on every answer (loop thread only) */
+	ag_histogram *duration;
+	struct {
+		int hp_method, status;
+		ag_counter *counter;
+	} counters[HTTP_ROUTE_COUNTERS];
+	int ncounters;
 } http_route;
 
 struct ag_http_server {
@@ -74,6 +83,9 @@ struct ag_http_server {
 	http_post *post_head, *post_tail;
 	size_t post_bytes;
 	bool post_closed;
+	/* Responses written at once are completed from an idle handle (http_resp.c): created on first use */
+	uv_idle_t *wdone_idle;
+	http_conn *wdone_head;
 };
 
 typedef enum { REQ_HEADERS, REQ_BODY, REQ_DONE } http_req_phase;
@@ -174,7 +186,9 @@ struct http_conn {
 	int open_handles;
 	bool reading, closed, shutting, in_drive;
 	bool resp_writing; /* the response's write has not completed */
-	bool resp_close;   /* close once the response is written */
+	bool wdone;        /* written at once (uv_try_write): on the server's wdone list until completed */
+	http_conn *wdone_next;
+	bool resp_close; /* close once the response is written */
 	http_timer_mode tmode;
 	bool timer_kick; /* bytes arrived: restart the body timer */
 	int event;       /* set by parser callbacks before they pause */
@@ -198,6 +212,8 @@ bool ag_http__conn_idle(const http_conn *c);
 void ag_http__conn_drive(http_conn *c);
 void ag_http__conn_update_io(http_conn *c);
 void ag_http__conn_response_written(http_conn *c, int status);
+void ag_http__wdone_forget(http_conn *c);     /* a connection being freed leaves the wdone list */
+void ag_http__wdone_close(ag_http_server *s); /* at server close: complete what is pending, close the handle */
 /* A connection over a connected stream socket (the fuzz harness), as if accepted; the server owns fd after AG_OK. */
 ag_status ag_http__conn_open(ag_http_server *s, uv_os_sock_t fd);
 

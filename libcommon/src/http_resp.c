@@ -105,28 +105,52 @@ static const char *http_resp_method(const ag_http_req *r)
 	return r->method_known ? http_method_str((enum http_method)r->hp_method) : "other";
 }
 
+/* The request counter of (route, method, status): the route's remembered one, else looked up (and remembered). */
+static ag_counter *http_resp_counter(ag_metrics *m, http_route *rt, const ag_http_req *r, int status)
+{
+	int hm = r->method_known ? (int)r->hp_method : -1;
+	for (int i = 0; rt && i < rt->ncounters; i++)
+		if (rt->counters[i].hp_method == hm && rt->counters[i].status == status)
+			return rt->counters[i].counter;
+	char labels[HTTP_ROUTE_LABEL_MAX + 64];
+	snprintf(labels, sizeof labels, "route=\"%s\",method=\"%s\",status=\"%d\"", rt ? rt->label : "unmatched",
+	         http_resp_method(r), status);
+	ag_counter *ctr = ag_metrics_counter(m, "aegis_http_requests_total",
+	                                     "HTTP requests answered, by route pattern, method and status.", labels);
+	if (rt && ctr && rt->ncounters < HTTP_ROUTE_COUNTERS) {
+		rt->counters[rt->ncounters].hp_method = hm;
+		rt->counters[rt->ncounters].status = status;
+		rt->counters[rt->ncounters++].counter = ctr;
+	}
+	return ctr;
+}
+
+static ag_histogram *http_resp_duration(ag_metrics *m, http_route *rt)
+{
+	if (rt && rt->duration)
+		return rt->duration;
+	char labels[HTTP_ROUTE_LABEL_MAX + 16];
+	snprintf(labels, sizeof labels, "route=\"%s\"", rt ? rt->label : "unmatched");
+	ag_histogram *h = ag_metrics_histogram(m, "aegis_http_request_duration_seconds",
+	                                       "Time from the first byte of an HTTP request to its response.", labels,
+	                                       ag_metrics_seconds_buckets, ag_metrics_seconds_buckets_len);
+	if (rt)
+		rt->duration = h;
+	return h;
+}
+
 static void http_resp_observe(http_conn *c, ag_http_req *r, int status)
 {
 	if (!r)
 		return; /* a connection-level answer (idle timeout, garbage) is not a request */
 	double secs = (double)(uv_hrtime() - r->start_ns) / 1e9;
 	/* bounded cardinality: a pattern, never a raw path */
-	const http_route *rt = r->route ? r->route : r->path_route;
-	const char *route = rt ? rt->label : "unmatched";
+	/* routes are const to requests; only their metric cache changes, here on the loop thread */
+	http_route *rt = (http_route *)(r->route ? r->route : r->path_route);
 	ag_metrics *m = c->srv->metrics;
 	if (m) {
-		char labels[HTTP_ROUTE_LABEL_MAX + 64];
-		snprintf(labels, sizeof labels, "route=\"%s\",method=\"%s\",status=\"%d\"", route, http_resp_method(r),
-		         status);
-		ag_counter_inc(ag_metrics_counter(m, "aegis_http_requests_total",
-		                                  "HTTP requests answered, by route pattern, method and status.",
-		                                  labels));
-		snprintf(labels, sizeof labels, "route=\"%s\"", route);
-		ag_histogram_observe(
-		        ag_metrics_histogram(m, "aegis_http_request_duration_seconds",
-		                             "Time from the first byte of an HTTP request to its response.", labels,
-		                             ag_metrics_seconds_buckets, ag_metrics_seconds_buckets_len),
-		        secs);
+		ag_counter_inc(http_resp_counter(m, rt, r, status));
+		ag_histogram_observe(http_resp_duration(m, rt), secs);
 	}
 	ag_log_level lvl = status >= 500 ? AG_LOG_WARN : AG_LOG_DEBUG;
 	if (!ag_log_enabled(lvl))
@@ -170,8 +194,94 @@ static void http_resp_written(uv_write_t *w, int status)
 		ag_http__conn_response_written(c, status);
 }
 
+/*
+ * A response is first written at once with uv_try_write (nearly always all of it: responses are small and the
+ * socket buffer empty). Its completion then runs from an idle handle, at the loop's next turn before it polls
+ * (as uv_write's callback would), never inside the handler that responded. This skips uv_write's request and
+ * the epoll_ctl libuv makes each time its write queue drains: one system call less per request.
+ */
+static void http_wdone_run(uv_idle_t *h)
+{
+	ag_http_server *s = h->data;
+	while (s->wdone_head) {
+		http_conn *c = s->wdone_head;
+		s->wdone_head = c->wdone_next;
+		c->wdone = false;
+		c->wdone_next = NULL;
+		ag_http__conn_response_written(c, 0);
+	}
+	uv_idle_stop(h);
+}
+
+/* The idle handle exists (made on first use); false when the server is closing or memory is short. */
+static bool http_wdone_ready(ag_http_server *s)
+{
+	if (s->wdone_idle)
+		return true;
+	if (s->closing || !(s->wdone_idle = calloc(1, sizeof *s->wdone_idle)))
+		return false;
+	uv_idle_init(s->loop, s->wdone_idle);
+	s->wdone_idle->data = s;
+	uv_unref((uv_handle_t *)s->wdone_idle); /* never what keeps the loop running */
+	return true;
+}
+
+static void http_wdone_add(http_conn *c)
+{
+	ag_http_server *s = c->srv;
+	c->wdone = true;
+	c->wdone_next = s->wdone_head;
+	s->wdone_head = c;
+	uv_idle_start(s->wdone_idle, http_wdone_run);
+}
+
+void ag_http__wdone_forget(http_conn *c)
+{
+	if (!c->wdone)
+		return;
+	for (http_conn **p = &c->srv->wdone_head; *p; p = &(*p)->wdone_next)
+		if (*p == c) {
+			*p = c->wdone_next;
+			break;
+		}
+	c->wdone = false;
+}
+
+static void http_wdone_closed(uv_handle_t *h)
+{
+	ag_http_server *s = h->data;
+	free(h);
+	s->pending_closes--;
+	ag_http__server_maybe_done(s);
+}
+
+void ag_http__wdone_close(ag_http_server *s)
+{
+	uv_idle_t *h = s->wdone_idle;
+	if (!h)
+		return;
+	http_wdone_run(h);
+	s->wdone_idle = NULL;
+	s->pending_closes++;
+	uv_close((uv_handle_t *)h, http_wdone_closed);
+}
+
 static void http_resp_write(http_conn *c, char *buf, const char *data, size_t len, bool response)
 {
+	uv_stream_t *stream = (uv_stream_t *)&c->tcp;
+	if (response && uv_stream_get_write_queue_size(stream) == 0 && http_wdone_ready(c->srv)) {
+		uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+		int n = uv_try_write(stream, &b, 1);
+		if (n == (int)len) {
+			free(buf);
+			http_wdone_add(c);
+			return;
+		}
+		if (n > 0) { /* the rest goes through uv_write, as a larger response's would */
+			data += n;
+			len -= (size_t)n;
+		}
+	}
 	http_write *hw = calloc(1, sizeof *hw);
 	int rc = UV_ENOMEM;
 	if (hw) {
@@ -195,16 +305,23 @@ void ag_http__send_continue(http_conn *c)
 	http_resp_write(c, NULL, cont, sizeof cont - 1, false);
 }
 
-static void http_date(char *out, size_t n)
+/* The Date header's value, made once a second per thread (gmtime and formatting on every answer cost more). */
+static const char *http_date(void)
 {
 	static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 	static const char *const mons[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
 	                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	static _Thread_local time_t made = -1;
+	static _Thread_local char text[40];
 	time_t t = time(NULL);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	snprintf(out, n, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7], tm.tm_mday, mons[tm.tm_mon % 12],
-	         tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	if (t != made) {
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		snprintf(text, sizeof text, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7], tm.tm_mday,
+		         mons[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		made = t;
+	}
+	return text;
 }
 
 typedef struct {
@@ -222,6 +339,36 @@ static void http_out_fmt(http_out *o, const char *fmt, ...)
 	/* sized in advance; a cut line would be a bug, so keep the buffer consistent regardless */
 	if (n > 0)
 		o->len += (size_t)n < o->cap - o->len ? (size_t)n : o->cap - o->len - 1;
+}
+
+/* Append strings (and a number) without printf: the headers of every answer are made with these. */
+static void http_out_put(http_out *o, const char *s)
+{
+	size_t n = strlen(s);
+	if (n > o->cap - o->len - 1)
+		n = o->cap - o->len - 1; /* sized in advance, as for http_out_fmt */
+	memcpy(o->p + o->len, s, n);
+	o->len += n;
+	o->p[o->len] = '\0';
+}
+
+static void http_out_num(http_out *o, size_t v)
+{
+	char digits[24];
+	int i = (int)sizeof digits - 1;
+	digits[i] = '\0';
+	do
+		digits[--i] = (char)('0' + v % 10);
+	while ((v /= 10) && i > 0);
+	http_out_put(o, digits + i);
+}
+
+static void http_out_header(http_out *o, const char *name, const char *value)
+{
+	http_out_put(o, name);
+	http_out_put(o, ": ");
+	http_out_put(o, value);
+	http_out_put(o, "\r\n");
 }
 
 /*
@@ -263,28 +410,34 @@ void ag_http__respond(http_conn *c, ag_http_req *req, int status, const char *ct
 		ag_http__conn_response_written(c, UV_ENOMEM);
 		return;
 	}
-	char date[64];
-	http_date(date, sizeof date);
-	http_out_fmt(&o, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, ag_http_reason(status), date);
+	http_out_put(&o, "HTTP/1.1 ");
+	http_out_num(&o, (size_t)status);
+	http_out_put(&o, " ");
+	http_out_put(&o, ag_http_reason(status));
+	http_out_put(&o, "\r\n");
+	http_out_header(&o, "Date", http_date());
 	if (ctype && !bodyless)
-		http_out_fmt(&o, "Content-Type: %s\r\n", ctype);
-	if (!bodyless)
-		http_out_fmt(&o, "Content-Length: %zu\r\n", body ? len : (size_t)0);
+		http_out_header(&o, "Content-Type", ctype);
+	if (!bodyless) {
+		http_out_put(&o, "Content-Length: ");
+		http_out_num(&o, body ? len : 0);
+		http_out_put(&o, "\r\n");
+	}
 	if (close)
-		http_out_fmt(&o, "Connection: close\r\n");
+		http_out_put(&o, "Connection: close\r\n");
 	else if (req->http_major == 1 && req->http_minor == 0)
-		http_out_fmt(&o, "Connection: keep-alive\r\n");
+		http_out_put(&o, "Connection: keep-alive\r\n");
 	if (req && req->trace.trace_id[0]) {
 		char tp[AG_TRACEPARENT_LEN + 1];
 		ag_trace_format(&req->trace, tp, sizeof tp);
-		http_out_fmt(&o, "traceparent: %s\r\n", tp);
+		http_out_header(&o, "traceparent", tp);
 	}
 	for (int i = 0; req && i < req->nresp; i++) {
 		if (ctype && strcasecmp(req->resp_name[i], "content-type") == 0)
 			continue;
-		http_out_fmt(&o, "%s: %s\r\n", req->resp_name[i], req->resp_value[i]);
+		http_out_header(&o, req->resp_name[i], req->resp_value[i]);
 	}
-	http_out_fmt(&o, "\r\n");
+	http_out_put(&o, "\r\n");
 	if (blen) {
 		memcpy(o.p + o.len, body, blen);
 		o.len += blen;
@@ -302,9 +455,7 @@ ag_status ag_http__stream_head(http_conn *c, ag_http_req *req, int status, const
 	http_out o = {malloc(cap), 0, cap};
 	if (!o.p)
 		return AG_E_NOMEM;
-	char date[64];
-	http_date(date, sizeof date);
-	http_out_fmt(&o, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, ag_http_reason(status), date);
+	http_out_fmt(&o, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, ag_http_reason(status), http_date());
 	if (ctype)
 		http_out_fmt(&o, "Content-Type: %s\r\n", ctype);
 	if (chunked)
