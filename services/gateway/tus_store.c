@@ -8,8 +8,8 @@
 #include "tus_priv.h"
 
 #include "aegis/log.h"
+#include "aegis/sha256.h"
 
-#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,27 +168,30 @@ ag_status tus_record_offset(gateway *gw, PGconn *c, const tus_row *row, const ch
 static ag_status tus_hash(ag_storage *s, const char *key, char hex[SUBMIT_SHA256_HEX_LEN + 1], uint64_t *size,
                           ag_err *err)
 {
-	crypto_hash_sha256_state sha;
-	unsigned char digest[crypto_hash_sha256_BYTES];
+	ag_sha256 sha;
 	ag_status st = AG_OK;
 	uint64_t off = 0;
 	size_t got = 0;
 	char *buf = malloc(TUS_HASH_CHUNK);
 	if (!buf)
 		return ag_err_set(err, AG_E_NOMEM, "out of memory");
-	crypto_hash_sha256_init(&sha);
+	if (ag_sha256_init(&sha) != AG_OK) {
+		free(buf);
+		return ag_err_set(err, AG_E_NOMEM, "out of memory");
+	}
 	do {
 		st = ag_storage_read(s, key, off, buf, TUS_HASH_CHUNK, &got, err);
 		if (st != AG_OK)
 			break;
-		crypto_hash_sha256_update(&sha, (const unsigned char *)buf, got);
+		ag_sha256_update(&sha, buf, got);
 		off += got;
 	} while (got > 0);
 	free(buf);
-	if (st != AG_OK)
+	if (st != AG_OK) {
+		ag_sha256_free(&sha);
 		return st;
-	crypto_hash_sha256_final(&sha, digest);
-	sodium_bin2hex(hex, SUBMIT_SHA256_HEX_LEN + 1, digest, sizeof digest);
+	}
+	ag_sha256_final_hex(&sha, hex);
 	*size = off;
 	return AG_OK;
 }

@@ -29,8 +29,8 @@
 #include "uuid.h"
 
 #include "aegis/log.h"
+#include "aegis/sha256.h"
 
-#include <sodium.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +62,7 @@ typedef struct upload {
 	multipart mp;
 
 	/* the chunk being written; `writer` and `sha` belong to the work in flight while busy */
-	crypto_hash_sha256_state sha;
+	ag_sha256 sha;
 	ag_storage_writer *writer;
 	char *buf;
 	size_t len, cap;
@@ -88,7 +88,7 @@ typedef struct upload {
 	ag_status st;
 	ag_err err;
 	const char *failed_at; /* "storage" or "the database" */
-	char sha_hex[2 * crypto_hash_sha256_BYTES + 1];
+	char sha_hex[AG_SHA256_HEX_LEN + 1];
 	bool replayed;   /* the Idempotency-Key was used before: answer with that job */
 	bool idem_clash; /* ... but for another file: 422 */
 	bool idem_lost;  /* ... or another request holds it now: 409 */
@@ -160,6 +160,7 @@ static void upload_free(upload *u)
 		ag_http_req_resume(req);
 	ag_http_req_release(req);
 	gw->busy--;
+	ag_sha256_free(&u->sha);
 	free(u->buf);
 	free(u);
 }
@@ -358,7 +359,7 @@ static void upload_write_work(void *ud)
 	if (u->st == AG_OK && !u->check_only)
 		u->st = ag_storage_write(u->writer, u->buf, u->len, &u->err);
 	if (u->st == AG_OK)
-		crypto_hash_sha256_update(&u->sha, (const unsigned char *)u->buf, u->len);
+		ag_sha256_update(&u->sha, u->buf, u->len);
 	ag_trace_set_current(NULL);
 }
 
@@ -481,14 +482,12 @@ static ag_status upload_replay(upload *u, PGconn *c, ag_err *err)
 static void upload_finish_work(void *ud)
 {
 	upload *u = ud;
-	unsigned char digest[crypto_hash_sha256_BYTES];
 	PGconn *c = NULL;
 	ag_err derr;
 
 	ag_trace_set_current(&u->trace);
 	ag_err_clear(&u->err);
-	crypto_hash_sha256_final(&u->sha, digest);
-	sodium_bin2hex(u->sha_hex, sizeof u->sha_hex, digest, sizeof digest);
+	ag_sha256_final_hex(&u->sha, u->sha_hex);
 
 	u->failed_at = "storage";
 	u->st = ag_storage_commit(u->writer, &u->err);
@@ -602,9 +601,7 @@ static void upload_complete(upload *u)
 		return;
 	}
 	if (u->check_only) { /* the key's job exists: nothing was stored, compare and answer */
-		unsigned char digest[crypto_hash_sha256_BYTES];
-		crypto_hash_sha256_final(&u->sha, digest);
-		sodium_bin2hex(u->sha_hex, sizeof u->sha_hex, digest, sizeof digest);
+		ag_sha256_final_hex(&u->sha, u->sha_hex);
 		upload_compare(u, &u->prior);
 		if (u->idem_clash) {
 			upload_clash(u);
@@ -681,7 +678,10 @@ static bool upload_prepare(upload *u)
 	uuid_v4(u->document_id);
 	uuid_v4(u->job_id);
 	snprintf(u->key, sizeof u->key, UPLOAD_KEY_PREFIX "%s", u->document_id);
-	crypto_hash_sha256_init(&u->sha);
+	if (ag_sha256_init(&u->sha) != AG_OK) {
+		upload_fail(u, 500, "error", "out of memory");
+		return false;
+	}
 	if (u->is_multipart)
 		multipart_init(&u->mp, boundary, &upload_mp_cb, u);
 	return true;
