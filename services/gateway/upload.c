@@ -38,6 +38,7 @@
 
 #define UPLOAD_BUF_INITIAL     (AG_HTTP_READ_CHUNK + MULTIPART_DELIM_MAX) /* one read, plus a held-back delimiter */
 #define UPLOAD_BUF_MAX         (4 * 1024 * 1024) /* refuse a server read larger than this (never expected) */
+#define UPLOAD_AHEAD_BYTES     (1024 * 1024)     /* read ahead while a chunk is written; pause beyond this */
 #define UPLOAD_MULTIPART_SLACK (1024 * 1024)     /* form overhead and ignored fields allowed beyond the file */
 #define UPLOAD_KEY_PREFIX      "documents/"
 #define UPLOAD_KEY_MAX         (sizeof UPLOAD_KEY_PREFIX + UUID_TEXT_LEN)
@@ -61,11 +62,14 @@ typedef struct upload {
 	bool too_large;
 	multipart mp;
 
-	/* the chunk being written; `writer` and `sha` belong to the work in flight while busy */
+	/* Two buffers: the body is read into buf while the chunk in wbuf is written on the thread pool (`writing`);
+	 * reading pauses when buf holds UPLOAD_AHEAD_BYTES. `writer`, `sha` and wbuf belong to the write in flight. */
 	ag_sha256 sha;
 	ag_storage_writer *writer;
-	char *buf;
-	size_t len, cap;
+	char *buf, *wbuf;
+	size_t len, cap, wlen, wcap;
+	bool writing; /* a chunk write is in flight (busy is set too) */
+	bool paused;  /* buf is full: the body waits for the write */
 	uint64_t size;       /* file bytes accepted so far */
 	uint64_t body_bytes; /* request body bytes seen */
 
@@ -162,6 +166,7 @@ static void upload_free(upload *u)
 	gw->busy--;
 	ag_sha256_free(&u->sha);
 	free(u->buf);
+	free(u->wbuf);
 	free(u);
 }
 
@@ -268,7 +273,7 @@ static ag_status upload_take(upload *u, const char *data, size_t len)
 		return AG_E_TOOBIG;
 	}
 	if (u->len + len > u->cap) {
-		size_t cap = u->len + len;
+		size_t cap = u->cap * 2 > u->len + len ? u->cap * 2 : u->len + len;
 		char *nb = cap <= UPLOAD_BUF_MAX ? realloc(u->buf, cap) : NULL;
 		if (!nb)
 			return AG_E_NOMEM;
@@ -357,18 +362,20 @@ static void upload_write_work(void *ud)
 	if (u->st == AG_OK && !u->writer && !u->check_only)
 		u->st = ag_storage_writer_new(u->gw->storage, u->key, &u->writer, &u->err);
 	if (u->st == AG_OK && !u->check_only)
-		u->st = ag_storage_write(u->writer, u->buf, u->len, &u->err);
+		u->st = ag_storage_write(u->writer, u->wbuf, u->wlen, &u->err);
 	if (u->st == AG_OK)
-		ag_sha256_update(&u->sha, u->buf, u->len);
+		ag_sha256_update(&u->sha, u->wbuf, u->wlen);
 	ag_trace_set_current(NULL);
 }
 
 static void upload_complete(upload *u);
+static void upload_write(upload *u);
 
 static void upload_write_done(ag_http_req *req, void *ud)
 {
 	upload *u = ud;
 	u->busy = false;
+	u->writing = false;
 	if (upload_over(u)) {
 		upload_end(u);
 		return;
@@ -388,22 +395,38 @@ static void upload_write_done(ag_http_req *req, void *ud)
 	if (!u->check_only)
 		ag_counter_add(ag_metrics_counter(u->gw->metrics, "aegis_upload_bytes_total",
 		                                  "File bytes written to storage by uploads", NULL),
-		               (double)u->len);
-	u->len = 0;
-	if (u->ended) {
+		               (double)u->wlen);
+	u->wlen = 0;
+	if (u->len > 0) { /* what was read meanwhile */
+		upload_write(u);
+		if (upload_over(u))
+			return;
+	} else if (u->ended) {
 		upload_complete(u);
 		return;
 	}
-	ag_http_req_resume(req); /* may deliver the next chunk right away */
+	if (u->paused) {
+		u->paused = false;
+		ag_http_req_resume(req); /* may deliver the next chunk right away */
+	}
 }
 
-/* Hand the buffered chunk to the thread pool, holding the body until it is written. */
+/* Hand the buffered bytes to the thread pool (they move to wbuf); the body keeps being read meanwhile. */
 static void upload_write(upload *u)
 {
-	ag_http_req_pause(u->req);
+	char *b = u->wbuf;
+	size_t c = u->wcap;
+	u->wbuf = u->buf;
+	u->wcap = u->cap;
+	u->wlen = u->len;
+	u->buf = b;
+	u->cap = c;
+	u->len = 0;
 	u->busy = true;
+	u->writing = true;
 	if (ag_http_req_defer(u->req, upload_write_work, upload_write_done, u) != AG_OK) {
 		u->busy = false;
+		u->writing = false;
 		upload_fail(u, 503, "unavailable", "the server is busy; try again");
 	}
 }
@@ -792,7 +815,7 @@ static void upload_on_body(ag_http_req *req, const char *data, size_t len, void 
 	ag_status st;
 	if (!u || upload_over(u))
 		return;
-	if (u->busy) {
+	if ((u->busy && !u->writing) || u->paused) {
 		/* the server delivered data while paused: losing it silently would corrupt the file */
 		ag_log_error("upload %s: body data arrived while paused", u->document_id);
 		upload_fail(u, 500, "error", "internal error");
@@ -828,8 +851,12 @@ static void upload_on_body(ag_http_req *req, const char *data, size_t len, void 
 			return;
 		}
 	}
-	if (u->len > 0)
+	if (u->len > 0 && !u->writing)
 		upload_write(u);
+	else if (u->len >= UPLOAD_AHEAD_BYTES && !u->paused) {
+		u->paused = true;
+		ag_http_req_pause(req);
+	}
 }
 
 static void upload_on_body_end(ag_http_req *req, void *ud)
@@ -838,7 +865,7 @@ static void upload_on_body_end(ag_http_req *req, void *ud)
 	if (!u || upload_over(u))
 		return;
 	u->ended = true;
-	if (!u->busy) /* else the write in flight finishes the upload */
+	if (!u->busy) /* else the write in flight finishes the upload (writing what was read meanwhile first) */
 		upload_complete(u);
 }
 
