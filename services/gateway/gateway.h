@@ -33,6 +33,7 @@
 typedef struct gateway_cfg {
 	ag_common_cfg common;
 	long long max_upload_bytes;
+	long long upload_buffer_mb;
 	char *jwt_issuer;
 	char *jwt_audience;
 	long long auth_timeout_ms;
@@ -69,7 +70,8 @@ typedef struct gateway {
 	ag_storage *storage;
 	ag_metrics *metrics;
 	authn *authn;
-	int busy; /* uploads and background clean-ups in flight (loop thread only); drain waits for 0 */
+	int busy;               /* uploads and background clean-ups in flight (loop thread only); drain waits for 0 */
+	size_t upload_buffered; /* bytes allocated for upload bodies (upload.c, loop thread only); UPLOAD_BUFFER_MB */
 	struct job_stream_hub *streams; /* job_stream.h */
 	struct ratelimit *ratelimit;    /* ratelimit.h */
 } gateway;

@@ -42,6 +42,9 @@ static const ag_cfg_item cfg_items[] = {
         AG_CFG_COMMON_ITEMS(gateway_cfg, "8000"),
         {"MAX_UPLOAD_BYTES", AG_CFG_INT, offsetof(gateway_cfg, max_upload_bytes), "104857600", false, 1,
          1099511627776LL, false, "largest accepted upload in bytes; larger ones are refused with 413"},
+        {"UPLOAD_BUFFER_MB", AG_CFG_INT, offsetof(gateway_cfg, upload_buffer_mb), "64", false, 1, 65536, false,
+         "memory for reading upload bodies ahead of the disk (up to 1 MiB each), all POST /v1/files uploads "
+         "together; past it each upload reads one 64 KiB chunk at a time"},
         {"JWT_ISSUER", AG_CFG_STR, offsetof(gateway_cfg, jwt_issuer), "aegis", false, 0, 0, false,
          "issuer (iss) that bearer tokens must carry"},
         {"JWT_AUDIENCE", AG_CFG_STR, offsetof(gateway_cfg, jwt_audience), "aegis-api", false, 0, 0, false,

@@ -68,8 +68,8 @@ typedef struct upload {
 	ag_storage_writer *writer;
 	char *buf, *wbuf;
 	size_t len, cap, wlen, wcap;
-	bool writing; /* a chunk write is in flight (busy is set too) */
-	bool paused;  /* buf is full: the body waits for the write */
+	bool writing;        /* a chunk write is in flight (busy is set too) */
+	bool paused;         /* buf is full: the body waits for the write */
 	uint64_t size;       /* file bytes accepted so far */
 	uint64_t body_bytes; /* request body bytes seen */
 
@@ -165,6 +165,7 @@ static void upload_free(upload *u)
 	ag_http_req_release(req);
 	gw->busy--;
 	ag_sha256_free(&u->sha);
+	gw->upload_buffered -= u->cap + u->wcap;
 	free(u->buf);
 	free(u->wbuf);
 	free(u);
@@ -277,6 +278,7 @@ static ag_status upload_take(upload *u, const char *data, size_t len)
 		char *nb = cap <= UPLOAD_BUF_MAX ? realloc(u->buf, cap) : NULL;
 		if (!nb)
 			return AG_E_NOMEM;
+		u->gw->upload_buffered += cap - u->cap;
 		u->buf = nb;
 		u->cap = cap;
 	}
@@ -371,6 +373,12 @@ static void upload_write_work(void *ud)
 static void upload_complete(upload *u);
 static void upload_write(upload *u);
 
+/* Upload buffers take more than UPLOAD_BUFFER_MB: no upload reads ahead until some is given back. */
+static bool upload_over_budget(const gateway *gw)
+{
+	return gw->upload_buffered > (size_t)gw->cfg->upload_buffer_mb * 1024 * 1024;
+}
+
 static void upload_write_done(ag_http_req *req, void *ud)
 {
 	upload *u = ud;
@@ -397,6 +405,12 @@ static void upload_write_done(ag_http_req *req, void *ud)
 		                                  "File bytes written to storage by uploads", NULL),
 		               (double)u->wlen);
 	u->wlen = 0;
+	if (upload_over_budget(u->gw) && u->wcap > UPLOAD_BUF_INITIAL) { /* give back what read-ahead grew */
+		u->gw->upload_buffered -= u->wcap;
+		free(u->wbuf);
+		u->wbuf = NULL;
+		u->wcap = 0;
+	}
 	if (u->len > 0) { /* what was read meanwhile */
 		upload_write(u);
 		if (upload_over(u))
@@ -698,6 +712,7 @@ static bool upload_prepare(upload *u)
 		return false;
 	}
 	u->cap = UPLOAD_BUF_INITIAL;
+	u->gw->upload_buffered += u->cap;
 	uuid_v4(u->document_id);
 	uuid_v4(u->job_id);
 	snprintf(u->key, sizeof u->key, UPLOAD_KEY_PREFIX "%s", u->document_id);
@@ -853,7 +868,7 @@ static void upload_on_body(ag_http_req *req, const char *data, size_t len, void 
 	}
 	if (u->len > 0 && !u->writing)
 		upload_write(u);
-	else if (u->len >= UPLOAD_AHEAD_BYTES && !u->paused) {
+	else if ((u->len >= UPLOAD_AHEAD_BYTES || upload_over_budget(u->gw)) && !u->paused) {
 		u->paused = true;
 		ag_http_req_pause(req);
 	}
