@@ -59,7 +59,8 @@ static ssize_t helper_recv(int sock, sandbox_req *req, int fds[3], int *nfd)
 		char buf[CMSG_SPACE(3 * sizeof(int))];
 		struct cmsghdr align;
 	} ctl;
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+	struct msghdr msg = {
+	        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
 	ssize_t n;
 	do
 		n = recvmsg(sock, &msg, 0);
@@ -140,10 +141,7 @@ static void helper_monitor(sandbox_req *req, int report, int wfd, int in_fd)
 	memset(&si, 0, sizeof si);
 	while (waitid(P_PID, (id_t)c, &si, WEXITED | WNOWAIT) != 0 && errno == EINTR)
 		;
-	r = (sandbox_report){.kind = SANDBOX_ENDED,
-	                     .pid = c,
-	                     .exited = si.si_code == CLD_EXITED,
-	                     .code = si.si_status};
+	r = (sandbox_report){.kind = SANDBOX_ENDED, .pid = c, .exited = si.si_code == CLD_EXITED, .code = si.si_status};
 	(void)sandbox_send(report, &r, sizeof r, NULL, 0);
 	char b;
 	while (read(report, &b, 1) != 0 && errno == EINTR)

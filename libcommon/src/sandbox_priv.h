@@ -28,8 +28,8 @@ enum { SANDBOX_STARTED = 1, SANDBOX_ENDED = 2 };
 typedef struct sandbox_report {
 	int kind;
 	pid_t pid;
-	int err;       /* STARTED: errno of a failed fork, else 0 */
-	int exited;    /* ENDED: 1 = exit code in code, 0 = killed by signal `code` */
+	int err;    /* STARTED: errno of a failed fork, else 0 */
+	int exited; /* ENDED: 1 = exit code in code, 0 = killed by signal `code` */
 	int code;
 } sandbox_report;
 
