@@ -8,13 +8,16 @@
  *               the pool (409 while another request holds it; when it made
  *               a job already, only hash the body to compare); resume
  *   on_body:    copy the chunk's file bytes (through the multipart parser if
- *               any), pause, write them on the thread pool, resume in done
+ *               any) into buf; when no write is in flight, hand buf to one
+ *               on the thread pool; else read on, pausing at 1 MiB (or when
+ *               all uploads hold UPLOAD_BUFFER_MB); write done writes what
+ *               was read meanwhile and resumes
  *   on_body_end / last write done: commit the object, INSERT document + job
  *               in one transaction, publish JobSubmitted, answer 202
  *
  * `busy` is true while deferred work (authentication, a write, the finish)
  * owns the upload; the state is freed by whoever sees it idle and finished
- * (answered, or the client gone). At most one chunk is ever in flight.
+ * (answered, or the client gone). At most one chunk write is ever in flight.
  * An error answer waits until the reservation is let go (upload_end), so a
  * client retrying at once after it is not told 409 by its own first try.
  */

@@ -4,9 +4,10 @@
  * Body: the file itself (name from ?filename= or a Content-Disposition
  * header, claimed type from Content-Type), or multipart/form-data whose
  * `file` field is the file (other fields are ignored). The body streams to
- * storage under "documents/<document id>" one chunk at a time (the request
- * is paused while a chunk is written on the thread pool), hashed with
- * SHA-256 on the way; it is never held in memory whole.
+ * storage under "documents/<document id>" one chunk at a time (the next one
+ * is read while a chunk is written on the thread pool, up to 1 MiB ahead and
+ * UPLOAD_BUFFER_MB for all uploads), hashed with SHA-256 on the way; it is
+ * never held in memory whole.
  *
  * Idempotency-Key (optional, 1..IDEMPOTENCY_KEY_MAX_BYTES visible ASCII):
  * reserved in PostgreSQL before the body is read (submit_idem_reserve), so
