@@ -221,8 +221,7 @@ static bool http_wdone_ready(ag_http_server *s)
 	if (s->closing || !(s->wdone_idle = calloc(1, sizeof *s->wdone_idle)))
 		return false;
 	uv_idle_init(s->loop, s->wdone_idle);
-	s->wdone_idle->data = s;
-	uv_unref((uv_handle_t *)s->wdone_idle); /* never what keeps the loop running */
+	s->wdone_idle->data = s; /* active only while completions are pending: then it keeps the loop running */
 	return true;
 }
 
