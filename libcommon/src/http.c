@@ -58,14 +58,6 @@ ag_status ag_http_server_new(ag_http_server **out, uv_loop_t *loop, const ag_htt
 	return AG_OK;
 }
 
-static void http_refused_closed(uv_handle_t *h)
-{
-	ag_http_server *s = h->data;
-	free(h);
-	s->pending_closes--;
-	ag_http__server_maybe_done(s);
-}
-
 static void http_handle_free(uv_handle_t *h)
 {
 	free(h);
@@ -87,8 +79,6 @@ static void http_on_connection(uv_stream_t *listener, int status)
 	if (!t)
 		return;
 	uv_tcp_init(s->loop, t);
-	t->data = s;
-	s->pending_closes++;
 	if (uv_accept(listener, (uv_stream_t *)t) == 0) {
 		uint64_t now = uv_now(s->loop);
 		s->refused++;
@@ -99,7 +89,7 @@ static void http_on_connection(uv_stream_t *listener, int status)
 			s->refused = 0;
 		}
 	}
-	uv_close((uv_handle_t *)t, http_refused_closed);
+	ag_http__server_close_handle(s, (uv_handle_t *)t);
 }
 
 ag_status ag_http_listen(ag_http_server *s, const char *host, int port, ag_err *err)
@@ -139,12 +129,19 @@ ag_status ag_http_listen(ag_http_server *s, const char *host, int port, ag_err *
 	return AG_OK;
 }
 
-static void http_listener_closed(uv_handle_t *h)
+static void http_handle_closed(uv_handle_t *h)
 {
 	ag_http_server *s = h->data;
 	free(h);
 	s->pending_closes--;
 	ag_http__server_maybe_done(s);
+}
+
+void ag_http__server_close_handle(ag_http_server *s, uv_handle_t *h)
+{
+	h->data = s;
+	s->pending_closes++;
+	uv_close(h, http_handle_closed);
 }
 
 void ag_http__server_maybe_done(ag_http_server *s)
@@ -176,8 +173,7 @@ void ag_http_server_close(ag_http_server *s, void (*done)(void *ud), void *ud)
 	s->done = done;
 	s->done_ud = ud;
 	if (s->listener) {
-		s->pending_closes++;
-		uv_close((uv_handle_t *)s->listener, http_listener_closed);
+		ag_http__server_close_handle(s, (uv_handle_t *)s->listener);
 		s->listener = NULL;
 	}
 	ag_http__streams_closing(s); /* open streams are told to end; the post mailbox closes */

@@ -204,6 +204,9 @@ const http_route *ag_http__route_match(const ag_http_server *s, ag_http_req *req
                                        size_t allowsz);
 void ag_http__server_conn_gone(ag_http_server *s, http_conn *c);
 void ag_http__server_maybe_done(ag_http_server *s);
+/* Close a heap-allocated handle of the server (listener, stream mailbox, idle): freed, and counted in
+ * pending_closes until then, so the server's done callback waits for it. */
+void ag_http__server_close_handle(ag_http_server *s, uv_handle_t *h);
 
 /* http_conn.c */
 void ag_http__conn_accept(ag_http_server *s, uv_stream_t *listener);

@@ -246,14 +246,6 @@ void ag_http__wdone_forget(http_conn *c)
 	c->wdone = false;
 }
 
-static void http_wdone_closed(uv_handle_t *h)
-{
-	ag_http_server *s = h->data;
-	free(h);
-	s->pending_closes--;
-	ag_http__server_maybe_done(s);
-}
-
 void ag_http__wdone_close(ag_http_server *s)
 {
 	uv_idle_t *h = s->wdone_idle;
@@ -261,8 +253,7 @@ void ag_http__wdone_close(ag_http_server *s)
 		return;
 	http_wdone_run(h);
 	s->wdone_idle = NULL;
-	s->pending_closes++;
-	uv_close((uv_handle_t *)h, http_wdone_closed);
+	ag_http__server_close_handle(s, (uv_handle_t *)h);
 }
 
 static void http_resp_write(http_conn *c, char *buf, const char *data, size_t len, bool response)

@@ -344,14 +344,6 @@ static void stream_posts_run(uv_async_t *a)
 	}
 }
 
-static void stream_async_closed(uv_handle_t *h)
-{
-	ag_http_server *s = h->data;
-	free(h);
-	s->pending_closes--;
-	ag_http__server_maybe_done(s);
-}
-
 void ag_http__streams_closing(ag_http_server *s)
 {
 	pthread_mutex_lock(&s->post_mu);
@@ -361,8 +353,7 @@ void ag_http__streams_closing(ag_http_server *s)
 	pthread_mutex_unlock(&s->post_mu);
 	if (a) {
 		stream_posts_run(a); /* what was posted before the close still goes out */
-		s->pending_closes++;
-		uv_close((uv_handle_t *)a, stream_async_closed);
+		ag_http__server_close_handle(s, (uv_handle_t *)a);
 	}
 	http_conn *next;
 	for (http_conn *c = s->conns; c; c = next) {
