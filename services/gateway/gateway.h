@@ -34,6 +34,7 @@ typedef struct gateway_cfg {
 	ag_common_cfg common;
 	long long max_upload_bytes;
 	long long upload_buffer_mb;
+	long long upload_commit_batch; /* submitq.h */
 	char *jwt_issuer;
 	char *jwt_audience;
 	long long auth_timeout_ms;
@@ -74,6 +75,7 @@ typedef struct gateway {
 	size_t upload_buffered; /* bytes allocated for upload bodies (upload.c, loop thread only); UPLOAD_BUFFER_MB */
 	struct job_stream_hub *streams; /* job_stream.h */
 	struct ratelimit *ratelimit;    /* ratelimit.h */
+	struct submitq *submitq;        /* submitq.h: group commit of POST /v1/files */
 } gateway;
 
 /* 503 problem+json with Retry-After. */

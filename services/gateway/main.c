@@ -25,6 +25,7 @@
 #include "oidc.h"
 #include "openapi.h"
 #include "submit.h"
+#include "submitq.h"
 #include "tus.h"
 #include "upload.h"
 
@@ -45,6 +46,9 @@ static const ag_cfg_item cfg_items[] = {
         {"UPLOAD_BUFFER_MB", AG_CFG_INT, offsetof(gateway_cfg, upload_buffer_mb), "64", false, 1, 65536, false,
          "memory for reading upload bodies ahead of the disk (up to 1 MiB each), all POST /v1/files uploads "
          "together; past it each upload reads one 64 KiB chunk at a time"},
+        {"UPLOAD_COMMIT_BATCH", AG_CFG_INT, offsetof(gateway_cfg, upload_commit_batch), "64", false, 1, 256, false,
+         "most POST /v1/files uploads (without Idempotency-Key) that finish together and are recorded in PostgreSQL "
+         "by one statement (group commit); 1 records each alone"},
         {"JWT_ISSUER", AG_CFG_STR, offsetof(gateway_cfg, jwt_issuer), "aegis", false, 0, 0, false,
          "issuer (iss) that bearer tokens must carry"},
         {"JWT_AUDIENCE", AG_CFG_STR, offsetof(gateway_cfg, jwt_audience), "aegis-api", false, 0, 0, false,
@@ -262,10 +266,12 @@ int main(int argc, char **argv)
 	             (int)cfg.auth_timeout_ms, why, sizeof why) != AG_OK ||
 	    authn_new(&gw.authn, gw.loop, gw.bus, cfg.jwt_issuer, cfg.jwt_audience, (int)cfg.auth_timeout_ms) !=
 	            AG_OK ||
+	    submitq_new(&gw.submitq, gw.db, (int)cfg.upload_commit_batch, gw.metrics) != AG_OK ||
 	    gateway_bind_routes(ag_service_http(svc), &gw) != AG_OK) {
 		ag_log_error("gateway could not start%s%s", why[0] ? ": " : "", why);
 		ag_service_free(svc);
 		authn_free(gw.authn);
+		submitq_free(gw.submitq);
 		oidc_free(ext);
 		return 1;
 	}
@@ -288,5 +294,6 @@ int main(int argc, char **argv)
 	oidc_free(ext);
 	job_stream_hub_free(gw.streams);
 	ratelimit_free(gw.ratelimit);
+	submitq_free(gw.submitq);
 	return code;
 }

@@ -12,27 +12,79 @@
 #include <string.h>
 #include <time.h>
 
+/* Parameters per document in submit_record_many: $1 document id .. $7 storage key, then job id, traceparent and
+ * Idempotency-Key; the job reuses the document's id and owner. */
+#define SUBMIT_PARAMS      10
+#define SUBMIT_SQL_PER_DOC 160 /* generous: both VALUES rows of one document with 4-digit parameter numbers */
+
+/* The statement inserting n documents and their jobs: one round trip, and the jobs' foreign keys see the
+ * documents inserted by the same statement. */
+static char *submit_sql(int n)
+{
+	static const char docs[] = "WITH d AS (INSERT INTO documents (id, owner_id, filename, claimed_mime, size, "
+	                           "sha256, storage_key) VALUES ";
+	static const char jobs[] = ") INSERT INTO jobs (id, owner_id, document_id, state, traceparent, "
+	                           "idempotency_key) VALUES ";
+	size_t cap = sizeof docs + sizeof jobs + (size_t)n * SUBMIT_SQL_PER_DOC, len;
+	char *sql = malloc(cap);
+	if (!sql)
+		return NULL;
+	len = (size_t)snprintf(sql, cap, "%s", docs);
+	for (int i = 0; i < n; i++) {
+		int b = i * SUBMIT_PARAMS;
+		len += (size_t)snprintf(sql + len, cap - len, "%s($%d, $%d, $%d, $%d, $%d, $%d, $%d)", i ? ", " : "",
+		                        b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7);
+	}
+	len += (size_t)snprintf(sql + len, cap - len, "%s", jobs);
+	for (int i = 0; i < n; i++) {
+		int b = i * SUBMIT_PARAMS;
+		len += (size_t)snprintf(sql + len, cap - len, "%s($%d, $%d, $%d, 'queued', $%d, $%d)", i ? ", " : "",
+		                        b + 8, b + 2, b + 1, b + 9, b + 10);
+	}
+	return sql;
+}
+
+ag_status submit_record_many(PGconn *c, const submit_doc *const *docs, int n, ag_err *err)
+{
+	if (n < 1 || n > SUBMIT_BATCH_LIMIT)
+		return ag_err_set(err, AG_E_INVAL, "submit_record_many: %d documents (1 to %d)", n, SUBMIT_BATCH_LIMIT);
+	char *sql = submit_sql(n);
+	const char **p = calloc((size_t)n * SUBMIT_PARAMS, sizeof *p);
+	char(*size)[24] = calloc((size_t)n, sizeof *size);
+	char(*tp)[AG_TRACEPARENT_LEN + 1] = calloc((size_t)n, sizeof *tp);
+	ag_status st = AG_E_NOMEM;
+	if (!sql || !p || !size || !tp) {
+		ag_err_set(err, st, "submit: out of memory");
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		const submit_doc *d = docs[i];
+		const char **q = p + i * SUBMIT_PARAMS;
+		snprintf(size[i], sizeof size[i], "%llu", (unsigned long long)d->size);
+		ag_trace_format(d->trace, tp[i], sizeof tp[i]);
+		q[0] = d->document_id;
+		q[1] = d->owner;
+		q[2] = d->filename;
+		q[3] = d->mime && d->mime[0] ? d->mime : NULL;
+		q[4] = size[i];
+		q[5] = d->sha256;
+		q[6] = d->key;
+		q[7] = d->job_id;
+		q[8] = tp[i];
+		q[9] = d->idempotency_key && d->idempotency_key[0] ? d->idempotency_key : NULL;
+	}
+	st = ag_db_exec(c, sql, n * SUBMIT_PARAMS, p, NULL, err);
+out:
+	free(sql);
+	free(p);
+	free(size);
+	free(tp);
+	return st;
+}
+
 ag_status submit_record(PGconn *c, const submit_doc *d, ag_err *err)
 {
-	char size[24], tp[AG_TRACEPARENT_LEN + 1];
-	const char *idem = d->idempotency_key && d->idempotency_key[0] ? d->idempotency_key : NULL;
-	ag_status st;
-	snprintf(size, sizeof size, "%llu", (unsigned long long)d->size);
-	ag_trace_format(d->trace, tp, sizeof tp);
-	const char *doc[] = {d->document_id, d->owner,  d->filename, d->mime && d->mime[0] ? d->mime : NULL,
-	                     size,           d->sha256, d->key};
-	const char *job[] = {d->job_id, d->owner, d->document_id, tp, idem};
-
-	st = ag_db_exec(c,
-	                "INSERT INTO documents (id, owner_id, filename, claimed_mime, size, sha256, storage_key) "
-	                "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-	                7, doc, NULL, err);
-	if (st == AG_OK)
-		st = ag_db_exec(c,
-		                "INSERT INTO jobs (id, owner_id, document_id, state, traceparent, idempotency_key) "
-		                "VALUES ($1, $2, $3, 'queued', $4, $5)",
-		                5, job, NULL, err);
-	return st;
+	return submit_record_many(c, &d, 1, err);
 }
 
 ag_status submit_prior_find(PGconn *c, const char *owner, const char *key, submit_prior *out, ag_err *err)

@@ -19,6 +19,7 @@
 
 #define SUBMIT_SHA256_HEX_LEN 64
 #define SUBMIT_IDEM_KEY_LIMIT 1024 /* the most IDEMPOTENCY_KEY_MAX_BYTES may be set to */
+#define SUBMIT_BATCH_LIMIT    256  /* the most documents one submit_record_many statement records */
 
 /* A stored file about to become a job. Strings are borrowed for the call. */
 typedef struct submit_doc {
@@ -57,11 +58,14 @@ typedef struct submit_idem {
 } submit_idem;
 
 /*
- * INSERT the document and its queued job, inside the caller's transaction.
- * AG_E_EXISTS: the owner already has a job with this idempotency key (the
- * unique constraint decided; the transaction is then aborted - roll back).
+ * INSERT the document and its queued job in one statement: alone it is its own transaction, or part of the
+ * caller's. AG_E_EXISTS: the owner already has a job with this idempotency key (the unique constraint decided;
+ * inside a transaction it is then aborted - roll back). AG_E_INVAL: the owner does not exist (any more).
  */
 ag_status submit_record(PGconn *c, const submit_doc *d, ag_err *err);
+
+/* The same for n documents (1 to SUBMIT_BATCH_LIMIT) in one statement: all are recorded or none. */
+ag_status submit_record_many(PGconn *c, const submit_doc *const *docs, int n, ag_err *err);
 
 /* The job an earlier request of `owner` made with `key`; AG_E_NOTFOUND when none. */
 ag_status submit_prior_find(PGconn *c, const char *owner, const char *key, submit_prior *out, ag_err *err);

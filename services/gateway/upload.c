@@ -29,6 +29,7 @@
 #include "hparams.h"
 #include "multipart.h"
 #include "submit.h"
+#include "submitq.h"
 #include "uuid.h"
 
 #include "aegis/log.h"
@@ -536,10 +537,13 @@ static void upload_finish_work(void *ud)
 		goto out;
 
 	u->failed_at = "the database";
-	u->st = ag_db_acquire(u->gw->db, &c, GATEWAY_DB_TIMEOUT_MS, &u->err);
-	if (u->st == AG_OK) {
+	if (!u->idem[0]) { /* recorded together with the other uploads finishing now (submitq.h) */
+		submit_doc d;
+		upload_doc(u, &d);
+		u->st = submitq_record(u->gw->submitq, &d, &u->err);
+	} else if ((u->st = ag_db_acquire(u->gw->db, &c, GATEWAY_DB_TIMEOUT_MS, &u->err)) == AG_OK) {
 		u->st = upload_record(u, c, &u->err);
-		if ((u->st == AG_E_EXISTS || u->st == AG_E_CONFLICT) && u->idem[0]) {
+		if (u->st == AG_E_EXISTS || u->st == AG_E_CONFLICT) {
 			ag_err_clear(&u->err);
 			u->st = upload_replay(u, c, &u->err);
 		}

@@ -452,4 +452,73 @@ done
 check "the sweep removed the expired upload's bytes" test ! -e "$DATA/uploads/$EID"
 check_eq "the expired upload is marked so" "$("${PSQL[@]}" -c "SELECT state FROM uploads WHERE id = '$EID'")" expired
 
+# --- group commit: uploads finishing together are recorded by one statement; a bad one fails alone ---
+# A lock on documents holds the first upload's insert; the next two (one of an account deleted meanwhile, one
+# not) wait behind it and are recorded as one batch, which fails on the deleted account and is then recorded
+# one by one: 202 for the live account, 401 for the deleted one, and no stored bytes left of the refused upload.
+gc_user() { # EMAIL: registers and logs in; prints "token user-id"
+	api POST /v1/auth/register -H 'Content-Type: application/json' -d "{\"email\":\"$1\",\"password\":\"correct horse battery\"}"
+	api POST /v1/auth/login -H 'Content-Type: application/json' -d "{\"email\":\"$1\",\"password\":\"correct horse battery\"}"
+	echo "$(echo "$API_BODY" | jq -r .access_token) $("${PSQL[@]}" -c "SELECT id FROM users WHERE email = '$1'")"
+}
+gc_batches() { # "count sum" of aegis_upload_commit_batch_size
+	curl -sS "$GW/metrics" | awk '/^aegis_upload_commit_batch_size_count/ { c = $2 } /^aegis_upload_commit_batch_size_sum/ { s = $2 } END { print c + 0, s + 0 }'
+}
+gc_up() { # NAME TOKEN FILE: POST /v1/files in the background; status in $T_DIR/NAME.code, body in $T_DIR/NAME.body
+	curl -sS -o "$T_DIR/$1.body" -w '%{http_code}' -X POST "$GW/v1/files?filename=$1.txt" -H "Authorization: Bearer $2" \
+		-H 'Content-Type: text/plain' --data-binary "@$3" >"$T_DIR/$1.code" &
+	gc_pids+=($!)
+}
+gc_wait() { # waits for the uploads gc_up started (not for the gateway, also a child of this shell)
+	wait "${gc_pids[@]}"
+	gc_pids=()
+}
+gc_pids=()
+read -r GC_LIVE GC_LIVE_ID <<<"$(gc_user "gc-live.$$.$RANDOM@example.com")"
+read -r GC_GONE GC_GONE_ID <<<"$(gc_user "gc-gone.$$.$RANDOM@example.com")"
+"${PSQL[@]}" -c "DELETE FROM users WHERE id = '$GC_GONE_ID'"
+head -c 3000 /dev/urandom | base64 >"$T_DIR/gc1"
+head -c 3000 /dev/urandom | base64 >"$T_DIR/gc2"
+head -c 3000 /dev/urandom | base64 >"$T_DIR/gc3"
+read -r gc_count0 gc_sum0 <<<"$(gc_batches)"
+gc_objects0=$(find "$DATA/documents" -type f | wc -l)
+"${PSQL[@]}" -c "BEGIN; LOCK TABLE documents IN SHARE ROW EXCLUSIVE MODE; SELECT pg_sleep(3); COMMIT" >/dev/null &
+gc_lock=$!
+sleep 0.5
+gc_up gc1 "$GC_LIVE" "$T_DIR/gc1"
+sleep 0.7 # gc1 leads, held by the lock
+gc_up gc2 "$GC_GONE" "$T_DIR/gc2"
+gc_up gc3 "$GC_LIVE" "$T_DIR/gc3"
+gc_wait
+check_eq "uploads held by a locked table all end: live, deleted account, live" \
+	"$(cat "$T_DIR/gc1.code") $(cat "$T_DIR/gc2.code") $(cat "$T_DIR/gc3.code")" "202 401 202"
+check_eq "... the deleted account's answer says why" "$(jq -r .detail "$T_DIR/gc2.body")" \
+	"the account of this token no longer exists"
+read -r gc_count1 gc_sum1 <<<"$(gc_batches)"
+check_eq "the three were recorded in two statements (batches of 1 and 2)" \
+	"$((gc_count1 - gc_count0)) $((gc_sum1 - gc_sum0))" "2 3"
+check "... and the failed batch of two was recorded one by one (logged)" \
+	grep -q "recording 2 uploads together failed" "$STACK_DIR/logs/gateway.log"
+for f in gc1 gc3; do
+	job=$(jq -r .job_id "$T_DIR/$f.body")
+	check_eq "$f: its job is queued or later, with its bytes' sha256" \
+		"$("${PSQL[@]}" -c "SELECT d.owner_id || ' ' || d.sha256 || ' ' || d.size FROM jobs j JOIN documents d ON d.id = j.document_id WHERE j.id = '$job'")" \
+		"$GC_LIVE_ID $(sha256sum "$T_DIR/$f" | cut -d' ' -f1) $(stat -c %s "$T_DIR/$f")"
+done
+check_eq "the refused upload left no stored object (two new ones, both recorded)" \
+	"$(($(find "$DATA/documents" -type f | wc -l) - gc_objects0))" 2
+wait "$gc_lock" 2>/dev/null
+
+# 24 uploads at once: every one answered 202 and recorded, each through the batching path
+read -r gc_count0 gc_sum0 <<<"$(gc_batches)"
+for i in $(seq 1 24); do gc_up "gcm$i" "$GC_LIVE" "$T_DIR/gc1"; done
+gc_wait
+codes=$(for i in $(seq 1 24); do cat "$T_DIR/gcm$i.code"; echo; done | sort | uniq -c | awk '{print $2 "x" $1}' | tr '\n' ' ')
+check_eq "24 uploads at once all answer 202" "$codes" "202x24 "
+read -r gc_count1 gc_sum1 <<<"$(gc_batches)"
+check_eq "... and all 24 went through group commit" "$((gc_sum1 - gc_sum0))" 24
+echo "# 24 uploads at once: $((gc_count1 - gc_count0)) statements"
+check_eq "... 24 distinct jobs of this account recorded" \
+	"$("${PSQL[@]}" -c "SELECT count(*) FROM jobs WHERE owner_id = '$GC_LIVE_ID'")" 26
+
 exit $((T_FAILED > 0))
