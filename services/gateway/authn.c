@@ -30,6 +30,18 @@ typedef struct authn_cached {
 	ag_jwt_claims claims;
 } authn_cached;
 
+/*
+ * A JWT verified lately, so that the same token is not verified again on every request (a client sends the
+ * same token for many requests, and the rate-limit filter and the route both authenticate each request). Keyed
+ * by the token's BLAKE2b digest; valid while the signing keys are those it was verified with (`gen`), the
+ * token has not expired, and for at most AUTHN_VERIFIED_TTL_MS.
+ */
+typedef struct authn_verified {
+	unsigned char digest[crypto_generichash_BYTES];
+	uint64_t gen, at_ms; /* at_ms 0: empty */
+	ag_jwt_claims claims;
+} authn_verified;
+
 struct authn {
 	uv_loop_t *loop;
 	ag_bus *bus;
@@ -53,6 +65,9 @@ struct authn {
 	oidc *oidc; /* borrowed; NULL without external issuers */
 
 	ag_bus_service *watch; /* aegis.auth.keys.changed subscription, or NULL */
+
+	/* JWTs verified lately (loop thread only; authn_verified_*) */
+	authn_verified verified[AUTHN_VERIFIED_SLOTS];
 
 	/* background refresh (loop thread only) */
 	bool bg_running;
@@ -210,6 +225,17 @@ static void authn_snap(authn *a, authn_snapshot *s)
 	s->gen = a->gen;
 	s->stale = a->loaded && authn_now_ms() - a->fetched_ms > AUTHN_KEYS_TTL_MS;
 	pthread_mutex_unlock(&a->mu);
+}
+
+/* The slot for `digest` and whether it holds that token's claims, still good for keys `gen` (loop thread). */
+static authn_verified *authn_verified_slot(authn *a, const unsigned char *digest, uint64_t gen, bool *hit)
+{
+	authn_verified *v = &a->verified[digest[0] % AUTHN_VERIFIED_SLOTS];
+	uint64_t now = authn_now_ms();
+	*hit = v->at_ms != 0 && v->gen == gen && now - v->at_ms < AUTHN_VERIFIED_TTL_MS &&
+	       v->claims.exp > (int64_t)time(NULL) - AUTHN_SKEW_S &&
+	       sodium_memcmp(v->digest, digest, sizeof v->digest) == 0;
+	return v;
 }
 
 /* Verify against a snapshot. Aegis users are UUIDs, and every query is scoped by owner = sub. */
@@ -701,11 +727,25 @@ void authn_require(authn *a, ag_http_req *req, authn_next next, void *ud)
 		return;
 	}
 
+	unsigned char digest[crypto_generichash_BYTES];
+	bool hit;
+	crypto_generichash(digest, sizeof digest, (const unsigned char *)token, len, NULL, 0);
+	pthread_mutex_lock(&a->mu);
+	uint64_t gen = a->gen;
+	pthread_mutex_unlock(&a->mu);
+	authn_verified *v = authn_verified_slot(a, digest, gen, &hit);
+	if (hit) {
+		claims = v->claims;
+		next(req, &claims, ud);
+		return;
+	}
 	authn_snap(a, &s);
 	st = authn_verify(a, token, &s, &claims);
 	if (st == AG_OK) {
 		if (s.stale)
 			authn_refresh_bg(a, s.gen);
+		*v = (authn_verified){.gen = s.gen, .at_ms = authn_now_ms(), .claims = claims};
+		memcpy(v->digest, digest, sizeof digest);
 		next(req, &claims, ud);
 		return;
 	}

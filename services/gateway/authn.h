@@ -15,6 +15,9 @@
  *     may be fine);
  *   - keys older than AUTHN_KEYS_TTL_MS are refreshed in the background, so
  *     a key the auth service stopped publishing stops being accepted.
+ * A JWT once verified is remembered on the loop thread (AUTHN_VERIFIED_SLOTS tokens, each for at most
+ * AUTHN_VERIFIED_TTL_MS, never past its exp or a change of the keys), so a client's many requests with one
+ * token, and the rate-limit filter before each route, cost one signature check.
  * A bearer that starts with "agk_" is a personal API key: the auth service
  * verifies it (aegis.auth.apikey.verify) and the answer is cached. A token
  * whose iss is a configured external OIDC issuer is verified by oidc.h and
@@ -38,6 +41,8 @@
 #define AUTHN_KEYS_TTL_MS         (10 * 60 * 1000)
 #define AUTHN_SKEW_S              60
 #define AUTHN_CACHE_SLOTS         256
+#define AUTHN_VERIFIED_SLOTS      64    /* JWTs whose verification is remembered (authn.c) */
+#define AUTHN_VERIFIED_TTL_MS     30000 /* ... for at most this long (and never past exp or a key change) */
 #define AUTHN_APIKEY_PREFIX       "agk_"
 #define AUTHN_JTI_APIKEY          "api-key" /* claims.jti of a caller authenticated by an API key */
 #define AUTHN_JTI_OIDC            "oidc"    /* ... by a token of an external issuer (claims.iss names it) */

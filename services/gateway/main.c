@@ -81,7 +81,7 @@ static const ag_cfg_item cfg_items[] = {
          "seconds a tus PATCH holds its upload against other replicas without progress (renewed while bytes flow); "
          "also how long an upload stays locked after its gateway died mid-PATCH"},
         {"TUS_SWEEP_INTERVAL_S", AG_CFG_INT, offsetof(gateway_cfg, tus_sweep_interval_s), "60", false, 1, 86400, false,
-         "at most one sweep per this many seconds removes the stored bytes of expired tus uploads"},
+         "every this many seconds each gateway sweeps for expired tus uploads and removes their stored bytes"},
         {"SSE_HEARTBEAT_S", AG_CFG_INT, offsetof(gateway_cfg, sse_heartbeat_s), "15", false, 1, 3600, false,
          "seconds between heartbeat comments on a job's event stream (each also re-reads missed events from "
          "PostgreSQL)"},
@@ -205,25 +205,29 @@ static ag_status gateway_bind_routes(ag_http_server *http, gateway *gw)
 	return AG_OK;
 }
 
-/* Job event streams and shared rate limits; a part that cannot start is logged and left out. */
+/* Job event streams, the tus expiry sweep and shared rate limits; a part that cannot start is logged and left
+ * out. */
 static void gateway_live_start(gateway *gw, ag_http_server *http)
 {
 	ag_err err;
 	ag_err_clear(&err);
 	if (job_stream_hub_new(&gw->streams, gw, &err) != AG_OK)
 		ag_log_error("job event streams are off: %s", err.msg);
+	tus_sweeper_start(gw);
 	if (ratelimit_new(&gw->ratelimit, gw) == AG_OK)
 		ag_http_server_set_filter(http, ratelimit_filter, gw->ratelimit);
 	else
 		ag_log_error("rate limits are off: out of memory");
 }
 
-/* Drain start (and before the loop's end): event streams end now, the rate-limit clean-up timer stops. */
+/* Drain start (and before the loop's end): event streams end now, the rate-limit clean-up and tus sweep timers
+ * stop. */
 static void gateway_live_stop(void *ud)
 {
 	gateway *gw = ud;
 	job_stream_hub_stop(gw->streams);
 	ratelimit_stop(gw->ratelimit);
+	tus_sweeper_stop();
 }
 
 int main(int argc, char **argv)

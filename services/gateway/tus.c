@@ -653,7 +653,6 @@ static void tus_on_request(ag_http_req *req, void *ud, bool creating)
 	ag_http_req_set_data(req, x);
 	gw->busy++;
 	ag_http_req_pause(req); /* no body until the caller and the upload are known */
-	tus_maybe_sweep(gw);
 	x->busy = true;
 	authn_require(gw->authn, req, tus_authed, x);
 }

@@ -29,13 +29,15 @@
  * the same document + job rows and JobSubmitted message as POST /v1/files
  * are made (submit.h); the answer carries Upload-Job-Id and
  * Location: /v1/jobs/{id}. Unfinished uploads expire TUS_EXPIRE_AFTER_S
- * after their last PATCH; a sweep (at most every TUS_SWEEP_INTERVAL_S,
- * started by tus requests) removes their bytes.
+ * after their last PATCH; a sweep every TUS_SWEEP_INTERVAL_S (a timer of
+ * each gateway, whether or not tus requests come) removes their bytes.
  *
  * Route user data: the `gateway *`.
  */
 #ifndef GATEWAY_TUS_H
 #define GATEWAY_TUS_H
+
+#include "gateway.h"
 
 #include "aegis/http.h"
 
@@ -44,5 +46,10 @@ extern const ag_http_route_ops tus_patch_route;  /* PATCH /v1/uploads/{} */
 void tus_options(ag_http_req *req, void *gw);    /* OPTIONS /v1/uploads[/{}] */
 void tus_head(ag_http_req *req, void *gw);       /* HEAD /v1/uploads/{} */
 void tus_delete(ag_http_req *req, void *gw);     /* DELETE /v1/uploads/{} */
+
+/* The expiry sweep's timer (loop thread): the first sweep a second after start, then every
+ * TUS_SWEEP_INTERVAL_S. Stop at the drain; a sweep running then finishes (the drain waits for it). */
+void tus_sweeper_start(gateway *gw);
+void tus_sweeper_stop(void);
 
 #endif

@@ -188,13 +188,11 @@ static void tus_delete_authed(ag_http_req *req, const ag_jwt_claims *claims, voi
 void tus_head(ag_http_req *req, void *ud)
 {
 	gateway *gw = ud;
-	tus_maybe_sweep(gw);
 	authn_require(gw->authn, req, tus_head_authed, gw);
 }
 
 void tus_delete(ag_http_req *req, void *ud)
 {
 	gateway *gw = ud;
-	tus_maybe_sweep(gw);
 	authn_require(gw->authn, req, tus_delete_authed, gw);
 }

@@ -116,7 +116,5 @@ ag_status tus_record_offset(gateway *gw, PGconn *c, const tus_row *row, const ch
                             int64_t *expires, ag_err *err);
 /* Every byte is durable and the caller holds the lease: make the upload a document + job (redoable). */
 ag_status tus_finish(gateway *gw, PGconn *c, const tus_row *row, const char *lease, const ag_trace *trace, ag_err *err);
-/* Start an expiry sweep when the last one is old enough (loop thread). */
-void tus_maybe_sweep(gateway *gw);
 
 #endif

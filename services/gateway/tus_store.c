@@ -3,7 +3,7 @@
  * the uploads row, taking a lease, explaining why an upload cannot be
  * served, recording the durable offset, finishing a complete upload (hash,
  * rename, document + job) and the expiry sweep that removes the bytes of
- * uploads nobody resumed. All but tus_maybe_sweep run on the thread pool.
+ * uploads nobody resumed (a timer starts it). All but the timer run on the thread pool.
  */
 #include "tus_priv.h"
 
@@ -15,10 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TUS_HASH_CHUNK  (256 * 1024) /* bytes read at a time when hashing a finished upload */
-#define TUS_SWEEP_BATCH "100"        /* expired uploads cleaned per sweep */
+#define TUS_HASH_CHUNK     (256 * 1024) /* bytes read at a time when hashing a finished upload */
+#define TUS_SWEEP_BATCH    "100"        /* expired uploads cleaned per sweep */
+#define TUS_SWEEP_FIRST_MS 1000         /* the first sweep after start: what expired while the gateway was down */
 
-static int64_t tus_last_sweep_ms = -1; /* loop thread only */
+/* the sweep's timer and state (loop thread only) */
+static uv_timer_t tus_sweep_timer;
+static bool tus_sweep_timer_open;
 static bool tus_sweeping;
 
 /* ---- database pieces (thread pool) ---- */
@@ -297,23 +300,42 @@ static void tus_sweep_done(uv_work_t *w, int status)
 	free(s);
 }
 
-/* Start a sweep when the last one is old enough (loop thread). */
-void tus_maybe_sweep(gateway *gw)
+/* A sweep, unless the last one still runs. */
+static void tus_sweep_tick(uv_timer_t *t)
 {
-	int64_t now = (int64_t)uv_now(gw->loop);
-	if (tus_sweeping || (tus_last_sweep_ms >= 0 && now - tus_last_sweep_ms < gw->cfg->tus_sweep_interval_s * 1000))
+	gateway *gw = t->data;
+	if (tus_sweeping)
 		return;
 	tus_sweep *s = calloc(1, sizeof *s);
 	if (!s)
 		return;
 	s->gw = gw;
 	s->work.data = s;
-	tus_last_sweep_ms = now;
 	tus_sweeping = true;
-	gw->busy++;
+	gw->busy++; /* the drain waits for it */
 	if (uv_queue_work(gw->loop, &s->work, tus_sweep_work, tus_sweep_done) != 0) {
 		gw->busy--;
 		tus_sweeping = false;
 		free(s);
 	}
+}
+
+void tus_sweeper_start(gateway *gw)
+{
+	uint64_t ms = (uint64_t)gw->cfg->tus_sweep_interval_s * 1000;
+	if (tus_sweep_timer_open)
+		return;
+	uv_timer_init(gw->loop, &tus_sweep_timer);
+	tus_sweep_timer.data = gw;
+	tus_sweep_timer_open = true;
+	uv_timer_start(&tus_sweep_timer, tus_sweep_tick, TUS_SWEEP_FIRST_MS, ms);
+	uv_unref((uv_handle_t *)&tus_sweep_timer); /* never keeps the loop alive on its own */
+}
+
+void tus_sweeper_stop(void)
+{
+	if (!tus_sweep_timer_open)
+		return;
+	tus_sweep_timer_open = false;
+	uv_close((uv_handle_t *)&tus_sweep_timer, NULL);
 }

@@ -106,6 +106,37 @@ static void verify_against_the_cache(void)
 	authn_free(a);
 }
 
+/* The memory of verified JWTs: a hit only for the same token, the same keys, before exp and within the TTL. */
+static void verified_tokens_are_remembered_within_limits(void)
+{
+	authn *a = NULL;
+	unsigned char d1[crypto_generichash_BYTES], d2[crypto_generichash_BYTES];
+	bool hit = true;
+	AG_CHECK_INT(authn_new(&a, NULL, NULL, TEST_ISS, TEST_AUD, 1000), AG_OK);
+	if (!a)
+		return;
+	crypto_generichash(d1, sizeof d1, (const unsigned char *)"token-one", 9, NULL, 0);
+	memcpy(d2, d1, sizeof d2);
+	d2[sizeof d2 - 1] ^= 1; /* another token in the same slot */
+	authn_verified *v = authn_verified_slot(a, d1, 3, &hit);
+	AG_CHECK(!hit); /* empty */
+	*v = (authn_verified){.gen = 3, .at_ms = authn_now_ms()};
+	memcpy(v->digest, d1, sizeof d1);
+	snprintf(v->claims.sub, sizeof v->claims.sub, "%s", TEST_SUB);
+	v->claims.exp = (int64_t)time(NULL) + 600;
+	AG_CHECK(authn_verified_slot(a, d1, 3, &hit) == v && hit);
+	AG_CHECK(authn_verified_slot(a, d2, 3, &hit) == v && !hit); /* same slot, other token */
+	AG_CHECK(authn_verified_slot(a, d1, 4, &hit) == v && !hit); /* the keys changed since */
+	v->claims.exp = (int64_t)time(NULL) - AUTHN_SKEW_S;         /* expired, skew included */
+	authn_verified_slot(a, d1, 3, &hit);
+	AG_CHECK(!hit);
+	v->claims.exp = (int64_t)time(NULL) + 600;
+	v->at_ms = authn_now_ms() - AUTHN_VERIFIED_TTL_MS; /* remembered too long */
+	authn_verified_slot(a, d1, 3, &hit);
+	AG_CHECK(!hit);
+	authn_free(a);
+}
+
 static void cooldown_and_generation_skip_the_fetch(void)
 {
 	authn *a = NULL;
@@ -285,6 +316,7 @@ int main(void)
 	AG_TEST_RUN(bearer_header_parsing);
 	AG_TEST_RUN(verify_against_the_cache);
 	AG_TEST_RUN(cooldown_and_generation_skip_the_fetch);
+	AG_TEST_RUN(verified_tokens_are_remembered_within_limits);
 
 	if (env && *env) {
 		snprintf(url, sizeof url, "%s", env);
