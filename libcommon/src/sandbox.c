@@ -151,6 +151,21 @@ void ag_sandbox_stop(void)
 	pthread_mutex_unlock(&helper_mu);
 }
 
+bool ag_sandbox_alive(void)
+{
+	bool alive = false;
+	pthread_mutex_lock(&helper_mu);
+	if (helper_pid > 0) {
+		siginfo_t si;
+		si.si_pid = 0;
+		/* WNOWAIT: look without reaping, so ag_sandbox_stop still reaps it; ECHILD (reaped already) is gone too
+		 */
+		alive = waitid(P_PID, (id_t)helper_pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == 0;
+	}
+	pthread_mutex_unlock(&helper_mu);
+	return alive;
+}
+
 /* Wait up to `until` (monotonic ms) for a report of `kind` on fd. 1 = got it, 0 = not in time, -1 = the socket
  * closed or failed (the helper or the monitor is gone). */
 static int sandbox_report_wait(int fd, int kind, int64_t until, sandbox_report *r)

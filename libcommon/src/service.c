@@ -62,6 +62,7 @@ struct ag_service {
 	atomic_llong rss_bytes;
 
 	bool draining;
+	int exit_code; /* what ag_service_run returns: 0, or 1 after a drain the service started itself */
 	bool http_closed;
 	bool handles_open; /* signals and timers initialised and not yet closed */
 	uint64_t drain_deadline;
@@ -146,11 +147,19 @@ static void service_probe_work(uv_work_t *w)
 }
 
 static bool service_ready_now(ag_service *s, char *why, size_t whylen);
+static void service_begin_drain(ag_service *s, const char *why, int exit_code);
 
 static void service_probe_done(uv_work_t *w, int status)
 {
 	ag_service *s = w->data;
 	s->probe_running = false;
+	if ((s->spec.needs & AG_NEEDS_SANDBOX) && !s->draining && !ag_sandbox_alive()) {
+		/* every parse would fail from now on, and a threaded process must not fork a new helper: exit, so
+		 * that Kubernetes or compose starts a fresh process */
+		ag_log_error(
+		        "the sandbox helper process is gone: parsers cannot run; draining and exiting with status 1");
+		service_begin_drain(s, "the sandbox helper process is gone", 1);
+	}
 	ag_gauge_set(s->g_rss, (double)atomic_load(&s->rss_bytes));
 	char why[128];
 	ag_gauge_set(s->g_ready, service_ready_now(s, why, sizeof why) ? 1 : 0);
@@ -183,6 +192,10 @@ static bool service_ready_now(ag_service *s, char *why, size_t whylen)
 	}
 	if (s->storage && !atomic_load(&s->storage_ok)) {
 		snprintf(why, whylen, "storage not writable");
+		return false;
+	}
+	if ((s->spec.needs & AG_NEEDS_SANDBOX) && !ag_sandbox_alive()) {
+		snprintf(why, whylen, "the sandbox helper process is gone (parsers cannot run; restart the service)");
 		return false;
 	}
 	for (int i = 0; i < s->nready; i++) {
@@ -479,15 +492,12 @@ static void service_http_closed(void *ud)
 	s->http_closed = true;
 }
 
-static void service_on_signal(uv_signal_t *h, int signum)
+/* Stop taking work, let what runs finish within the grace period, then let ag_service_run return exit_code. */
+static void service_begin_drain(ag_service *s, const char *why, int exit_code)
 {
-	ag_service *s = h->data;
-	if (s->draining) {
-		ag_log_warn("second signal %d during drain: exiting now", signum);
-		_exit(1);
-	}
 	s->draining = true;
-	ag_log_info("signal %d: draining (grace %lld ms)", signum, s->spec.common->shutdown_grace_ms);
+	s->exit_code = exit_code;
+	ag_log_info("%s: draining (grace %lld ms)", why, s->spec.common->shutdown_grace_ms);
 	ag_gauge_set(s->g_ready, 0);
 	for (int i = 0; i < s->ndrain; i++)
 		if (s->drain[i].begin)
@@ -497,10 +507,22 @@ static void service_on_signal(uv_signal_t *h, int signum)
 	uv_timer_start(&s->drain_timer, service_drain_tick, 0, SERVICE_DRAIN_POLL_MS);
 }
 
+static void service_on_signal(uv_signal_t *h, int signum)
+{
+	ag_service *s = h->data;
+	char why[32];
+	if (s->draining) {
+		ag_log_warn("second signal %d during drain: exiting now", signum);
+		_exit(1);
+	}
+	snprintf(why, sizeof why, "signal %d", signum);
+	service_begin_drain(s, why, 0);
+}
+
 int ag_service_run(ag_service *s)
 {
 	uv_run(&s->loop, UV_RUN_DEFAULT);
-	return 0;
+	return s->exit_code;
 }
 
 /* ---- accessors ---- */

@@ -179,4 +179,22 @@ kill -TERM "$gw2_pid" && wait "$gw2_pid"
 check_eq "HTTP_MAX_CONNECTIONS=0 is refused by --check-config" \
 	"$(HTTP_MAX_CONNECTIONS=0 "$BUILD/bin/gateway" --check-config >/dev/null 2>&1; echo $?)" 2
 
+# --- a step worker whose sandbox helper died drains and exits 1, so that its supervisor starts a fresh one ---
+HTTP_PORT=$gw2 HTTP_HOST=127.0.0.1 STORAGE_URL="file://$STACK_DIR/data" "$BUILD/bin/extract-content" \
+	>>"$T_DIR/logs/extract-content-2.log" 2>&1 &
+ec2_pid=$!
+for _ in $(seq 100); do curl -fsS -o /dev/null "http://127.0.0.1:$gw2/readyz" 2>/dev/null && break; sleep 0.1; done
+helper=$(awk '{print $1}' "/proc/$ec2_pid/task/$ec2_pid/children" 2>/dev/null)
+check "a second extract-content is ready, with its sandbox helper process" test -n "$helper"
+[ -n "$helper" ] && kill -KILL "$helper"
+deadline=$((SECONDS + 30))
+while kill -0 "$ec2_pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+if kill -0 "$ec2_pid" 2>/dev/null; then
+	kill -KILL "$ec2_pid"
+	not_ok "once its helper is killed, extract-content exits on its own"
+fi
+wait "$ec2_pid"
+check_eq "once its helper is killed, extract-content drains and exits 1" "$?" 1
+check "... and its log says why" grep -q "the sandbox helper process is gone" "$T_DIR/logs/extract-content-2.log"
+
 [ "$T_FAILED" -eq 0 ]

@@ -92,6 +92,8 @@ typedef struct ag_sandbox_result {
 ag_status ag_sandbox_start(ag_err *err);
 /* Stop the helper and reap it (runs still under way fail). Safe to call when it was never started. */
 void ag_sandbox_stop(void);
+/* The helper was started and has not exited (a readiness check: without it every run fails until a restart). */
+bool ag_sandbox_alive(void);
 
 /* Run call->fn in a child under `lim`. `progress` (may be NULL) is called in the caller about every second
  * while waiting, so a step can heartbeat. Thread-safe. Returns AG_OK whenever the child ran, whatever its

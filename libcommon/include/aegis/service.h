@@ -17,7 +17,10 @@
  *
  * Drain: stop intake (drain hooks), close the HTTP server gracefully, wait
  * until every "drained" hook says so or SHUTDOWN_GRACE_MS passed, then return
- * from ag_service_run with 0.
+ * from ag_service_run with 0 after SIGTERM/SIGINT. A service with
+ * AG_NEEDS_SANDBOX whose sandbox helper died drains the same way on its own
+ * and returns 1, so that its supervisor starts a fresh process (/readyz says
+ * why meanwhile).
  */
 #ifndef AEGIS_SERVICE_H
 #define AEGIS_SERVICE_H
@@ -81,7 +84,8 @@ void ag_service_ready_check(ag_service *s, ag_ready_fn fn, void *ud);
  * polled on the loop thread until it returns true (in-flight work finished). Either may be NULL. */
 void ag_service_on_drain(ag_service *s, void (*begin)(void *ud), bool (*drained)(void *ud), void *ud);
 
-/* Run until SIGTERM/SIGINT and the drain completes; returns the process exit code (0). */
+/* Run until SIGTERM/SIGINT (or a lost sandbox helper) and the drain completes; returns the process exit code:
+ * 0 after a signal, 1 after a drain the service started itself. */
 int ag_service_run(ag_service *s);
 void ag_service_free(ag_service *s); /* NULL ok; also frees the config strings */
 /*

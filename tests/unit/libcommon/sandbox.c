@@ -272,9 +272,14 @@ static void sandbox_lost_helper_is_an_error(void)
 	AG_CHECK(h > 0);
 	if (h <= 0)
 		return;
+	AG_CHECK(ag_sandbox_alive());
 	kill(h, SIGKILL);
+	for (int i = 0; i < 200 && ag_sandbox_alive(); i++) /* dead but not reaped yet */
+		usleep(10000);
+	AG_CHECK(!ag_sandbox_alive());
 	while (waitpid(h, NULL, 0) < 0 && errno == EINTR)
 		;
+	AG_CHECK(!ag_sandbox_alive()); /* reaped */
 	const ag_sandbox_call call = {.fn = child_hello, .arg = "x", .arg_size = 2, .fd = -1};
 	ag_sandbox_result r;
 	ag_err err = {0};
@@ -282,6 +287,7 @@ static void sandbox_lost_helper_is_an_error(void)
 	AG_CHECK(strstr(err.msg, "sandbox helper") != NULL);
 	ag_sandbox_stop();
 	AG_CHECK_INT(ag_sandbox_start(&err), AG_OK);
+	AG_CHECK(ag_sandbox_alive());
 	run(limits, child_hello, "back", &r);
 	AG_CHECK_STR(r.out, "hello back");
 	ag_sandbox_result_free(&r);
