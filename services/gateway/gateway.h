@@ -73,6 +73,7 @@ typedef struct gateway {
 	authn *authn;
 	int busy;               /* uploads and background clean-ups in flight (loop thread only); drain waits for 0 */
 	size_t upload_buffered; /* bytes allocated for upload bodies (upload.c, loop thread only); UPLOAD_BUFFER_MB */
+	size_t upload_peak;     /* the most upload_buffered since memory was last given back (upload.c) */
 	struct job_stream_hub *streams; /* job_stream.h */
 	struct ratelimit *ratelimit;    /* ratelimit.h */
 	struct submitq *submitq;        /* submitq.h: group commit of POST /v1/files */

@@ -35,18 +35,20 @@
 #include "aegis/log.h"
 #include "aegis/sha256.h"
 
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define UPLOAD_BUF_INITIAL     (AG_HTTP_READ_CHUNK + MULTIPART_DELIM_MAX) /* one read, plus a held-back delimiter */
-#define UPLOAD_BUF_MAX         (4 * 1024 * 1024) /* refuse a server read larger than this (never expected) */
-#define UPLOAD_AHEAD_BYTES     (1024 * 1024)     /* read ahead while a chunk is written; pause beyond this */
-#define UPLOAD_MULTIPART_SLACK (1024 * 1024)     /* form overhead and ignored fields allowed beyond the file */
-#define UPLOAD_KEY_PREFIX      "documents/"
-#define UPLOAD_KEY_MAX         (sizeof UPLOAD_KEY_PREFIX + UUID_TEXT_LEN)
-#define UPLOAD_DETAIL_MAX      256
+#define UPLOAD_BUF_INITIAL      (AG_HTTP_READ_CHUNK + MULTIPART_DELIM_MAX) /* one read, plus a held-back delimiter */
+#define UPLOAD_BUF_MAX          (4 * 1024 * 1024)  /* refuse a server read larger than this (never expected) */
+#define UPLOAD_AHEAD_BYTES      (1024 * 1024)      /* read ahead while a chunk is written; pause beyond this */
+#define UPLOAD_MULTIPART_SLACK  (1024 * 1024)      /* form overhead and ignored fields allowed beyond the file */
+#define UPLOAD_TRIM_AFTER_BYTES (16 * 1024 * 1024) /* upload buffers peaked this high: trim the heap once all end */
+#define UPLOAD_KEY_PREFIX       "documents/"
+#define UPLOAD_KEY_MAX          (sizeof UPLOAD_KEY_PREFIX + UUID_TEXT_LEN)
+#define UPLOAD_DETAIL_MAX       256
 
 typedef struct upload {
 	gateway *gw;
@@ -147,6 +149,44 @@ static void upload_discard_writer(gateway *gw, ag_storage_writer *w)
 	ag_storage_abort(w); /* last resort: briefly block the loop rather than leak a partial file */
 }
 
+static void upload_buffers_grew(gateway *gw, size_t n)
+{
+	gw->upload_buffered += n;
+	if (gw->upload_buffered > gw->upload_peak)
+		gw->upload_peak = gw->upload_buffered;
+}
+
+static void upload_trim_work(uv_work_t *w)
+{
+	malloc_trim(0);
+}
+
+static void upload_trim_done(uv_work_t *w, int status)
+{
+	gateway *gw = w->data;
+	gw->busy--;
+	free(w);
+}
+
+/*
+ * The last upload of a burst is gone: give the heap's free memory back to the system (thread pool). Without
+ * this, glibc keeps what a burst of read-ahead buffers and connections used (a gateway that held 1,000 uploads
+ * stayed at 160 MiB afterwards).
+ */
+static void upload_trim(gateway *gw)
+{
+	uv_work_t *w;
+	if (gw->upload_buffered != 0 || gw->upload_peak < UPLOAD_TRIM_AFTER_BYTES || !(w = calloc(1, sizeof *w)))
+		return;
+	gw->upload_peak = 0;
+	w->data = gw;
+	gw->busy++;
+	if (uv_queue_work(gw->loop, w, upload_trim_work, upload_trim_done) != 0) {
+		gw->busy--;
+		free(w);
+	}
+}
+
 /* Precondition: !u->busy. Frees the upload and lets go of the request. */
 static void upload_free(upload *u)
 {
@@ -173,6 +213,7 @@ static void upload_free(upload *u)
 	free(u->buf);
 	free(u->wbuf);
 	free(u);
+	upload_trim(gw);
 }
 
 /* The request is over for us (answered, failed or abandoned) */
@@ -282,7 +323,7 @@ static ag_status upload_take(upload *u, const char *data, size_t len)
 		char *nb = cap <= UPLOAD_BUF_MAX ? realloc(u->buf, cap) : NULL;
 		if (!nb)
 			return AG_E_NOMEM;
-		u->gw->upload_buffered += cap - u->cap;
+		upload_buffers_grew(u->gw, cap - u->cap);
 		u->buf = nb;
 		u->cap = cap;
 	}
@@ -719,7 +760,7 @@ static bool upload_prepare(upload *u)
 		return false;
 	}
 	u->cap = UPLOAD_BUF_INITIAL;
-	u->gw->upload_buffered += u->cap;
+	upload_buffers_grew(u->gw, u->cap);
 	uuid_v4(u->document_id);
 	uuid_v4(u->job_id);
 	snprintf(u->key, sizeof u->key, UPLOAD_KEY_PREFIX "%s", u->document_id);

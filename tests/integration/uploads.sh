@@ -520,4 +520,17 @@ echo "# 24 uploads at once: $((gc_count1 - gc_count0)) statements"
 check_eq "... 24 distinct jobs of this account recorded" \
 	"$("${PSQL[@]}" -c "SELECT count(*) FROM jobs WHERE owner_id = '$GC_LIVE_ID'")" 26
 
+# --- memory after a burst: 300 uploads held at once, then finished; the gateway gives the heap back ---
+gw_pid=$(cat "$STACK_DIR/run/gateway.pid")
+burst=$(python3 tests/bench/slow_uploads.py 127.0.0.1 "$GATEWAY_PORT" "$TOKEN" "$gw_pid" 300 200000 2 1000 60)
+bv() { echo "$burst" | awk -F= -v k="slow_$1" '$1 == k {print $2}'; }
+check_eq "300 uploads held at once all answer 202" "$(bv 202)" 300
+echo "# gateway RSS: before $(bv rss_before_kib) KiB, held $(bv rss_peak_held_kib) KiB, after $(bv rss_after_kib) KiB"
+if ldd "$BIN/gateway" | grep -q libasan; then
+	ok "# skip: the memory given back after a burst (AddressSanitizer keeps its own heap)"
+else
+	check "after the burst the gateway gave back at least half of the memory it took" \
+		test "$(bv rss_after_kib)" -lt $((($(bv rss_before_kib) + $(bv rss_peak_held_kib)) / 2))
+fi
+
 exit $((T_FAILED > 0))
