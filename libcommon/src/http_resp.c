@@ -319,24 +319,12 @@ typedef struct {
 	size_t len, cap;
 } http_out;
 
-static void http_out_fmt(http_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void http_out_fmt(http_out *o, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
-	va_end(ap);
-	/* sized in advance; a cut line would be a bug, so keep the buffer consistent regardless */
-	if (n > 0)
-		o->len += (size_t)n < o->cap - o->len ? (size_t)n : o->cap - o->len - 1;
-}
-
 /* Append strings (and a number) without printf: the headers of every answer are made with these. */
 static void http_out_put(http_out *o, const char *s)
 {
 	size_t n = strlen(s);
 	if (n > o->cap - o->len - 1)
-		n = o->cap - o->len - 1; /* sized in advance, as for http_out_fmt */
+		n = o->cap - o->len - 1; /* sized in advance; a cut line would be a bug */
 	memcpy(o->p + o->len, s, n);
 	o->len += n;
 	o->p[o->len] = '\0';
@@ -358,6 +346,36 @@ static void http_out_header(http_out *o, const char *name, const char *value)
 	http_out_put(o, name);
 	http_out_put(o, ": ");
 	http_out_put(o, value);
+	http_out_put(o, "\r\n");
+}
+
+/* The status line, Date and Content-Type of every answer. */
+static void http_out_status(http_out *o, int status, const char *ctype)
+{
+	http_out_put(o, "HTTP/1.1 ");
+	http_out_num(o, (size_t)status);
+	http_out_put(o, " ");
+	http_out_put(o, ag_http_reason(status));
+	http_out_put(o, "\r\n");
+	http_out_header(o, "Date", http_date());
+	if (ctype)
+		http_out_header(o, "Content-Type", ctype);
+}
+
+/* After the framing lines: traceparent, the handler's headers (but a Content-Type among them when `ctype` is
+ * given) and the blank line. */
+static void http_out_end(http_out *o, const ag_http_req *req, const char *ctype)
+{
+	if (req && req->trace.trace_id[0]) {
+		char tp[AG_TRACEPARENT_LEN + 1];
+		ag_trace_format(&req->trace, tp, sizeof tp);
+		http_out_header(o, "traceparent", tp);
+	}
+	for (int i = 0; req && i < req->nresp; i++) {
+		if (ctype && strcasecmp(req->resp_name[i], "content-type") == 0)
+			continue;
+		http_out_header(o, req->resp_name[i], req->resp_value[i]);
+	}
 	http_out_put(o, "\r\n");
 }
 
@@ -400,14 +418,7 @@ void ag_http__respond(http_conn *c, ag_http_req *req, int status, const char *ct
 		ag_http__conn_response_written(c, UV_ENOMEM);
 		return;
 	}
-	http_out_put(&o, "HTTP/1.1 ");
-	http_out_num(&o, (size_t)status);
-	http_out_put(&o, " ");
-	http_out_put(&o, ag_http_reason(status));
-	http_out_put(&o, "\r\n");
-	http_out_header(&o, "Date", http_date());
-	if (ctype && !bodyless)
-		http_out_header(&o, "Content-Type", ctype);
+	http_out_status(&o, status, bodyless ? NULL : ctype);
 	if (!bodyless) {
 		http_out_put(&o, "Content-Length: ");
 		http_out_num(&o, body ? len : 0);
@@ -417,17 +428,7 @@ void ag_http__respond(http_conn *c, ag_http_req *req, int status, const char *ct
 		http_out_put(&o, "Connection: close\r\n");
 	else if (req->http_major == 1 && req->http_minor == 0)
 		http_out_put(&o, "Connection: keep-alive\r\n");
-	if (req && req->trace.trace_id[0]) {
-		char tp[AG_TRACEPARENT_LEN + 1];
-		ag_trace_format(&req->trace, tp, sizeof tp);
-		http_out_header(&o, "traceparent", tp);
-	}
-	for (int i = 0; req && i < req->nresp; i++) {
-		if (ctype && strcasecmp(req->resp_name[i], "content-type") == 0)
-			continue;
-		http_out_header(&o, req->resp_name[i], req->resp_value[i]);
-	}
-	http_out_put(&o, "\r\n");
+	http_out_end(&o, req, ctype);
 	if (blen) {
 		memcpy(o.p + o.len, body, blen);
 		o.len += blen;
@@ -445,24 +446,12 @@ ag_status ag_http__stream_head(http_conn *c, ag_http_req *req, int status, const
 	http_out o = {malloc(cap), 0, cap};
 	if (!o.p)
 		return AG_E_NOMEM;
-	http_out_fmt(&o, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, ag_http_reason(status), http_date());
-	if (ctype)
-		http_out_fmt(&o, "Content-Type: %s\r\n", ctype);
+	http_out_status(&o, status, ctype);
 	if (chunked)
-		http_out_fmt(&o, "Transfer-Encoding: chunked\r\n");
+		http_out_put(&o, "Transfer-Encoding: chunked\r\n");
 	if (close)
-		http_out_fmt(&o, "Connection: close\r\n");
-	if (req->trace.trace_id[0]) {
-		char tp[AG_TRACEPARENT_LEN + 1];
-		ag_trace_format(&req->trace, tp, sizeof tp);
-		http_out_fmt(&o, "traceparent: %s\r\n", tp);
-	}
-	for (int i = 0; i < req->nresp; i++) {
-		if (ctype && strcasecmp(req->resp_name[i], "content-type") == 0)
-			continue;
-		http_out_fmt(&o, "%s: %s\r\n", req->resp_name[i], req->resp_value[i]);
-	}
-	http_out_fmt(&o, "\r\n");
+		http_out_put(&o, "Connection: close\r\n");
+	http_out_end(&o, req, ctype);
 	req->responded = true;
 	req->status = status;
 	c->resp_close = close;

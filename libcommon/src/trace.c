@@ -147,7 +147,27 @@ void ag_trace_continue(const char *header, ag_trace *out)
 
 void ag_trace_format(const ag_trace *t, char *buf, size_t bufsz)
 {
-	snprintf(buf, bufsz, "00-%s-%s-%02x", t->trace_id, t->span_id, t->flags);
+	/* "00-<trace id>-<span id>-<flags>" without printf: every HTTP answer carries one */
+	static const char hex[] = "0123456789abcdef";
+	char tp[AG_TRACEPARENT_LEN + 1];
+	size_t n = 0, tl = strnlen(t->trace_id, sizeof t->trace_id - 1),
+	       sl = strnlen(t->span_id, sizeof t->span_id - 1);
+	if (bufsz == 0)
+		return;
+	memcpy(tp, "00-", 3);
+	n = 3;
+	memcpy(tp + n, t->trace_id, tl);
+	n += tl;
+	tp[n++] = '-';
+	memcpy(tp + n, t->span_id, sl);
+	n += sl;
+	tp[n++] = '-';
+	tp[n++] = hex[t->flags >> 4];
+	tp[n++] = hex[t->flags & 15];
+	if (n > bufsz - 1)
+		n = bufsz - 1;
+	memcpy(buf, tp, n);
+	buf[n] = '\0';
 }
 
 void ag_trace_set_current(const ag_trace *t)

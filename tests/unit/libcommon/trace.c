@@ -23,6 +23,14 @@ static void new_trace_formats_as_traceparent(void)
 	ag_trace other;
 	ag_trace_new(&other);
 	AG_CHECK(strcmp(other.trace_id, t.trace_id) != 0);
+	/* a known context, its flags as two hex digits; a short buffer gets a cut, terminated copy */
+	AG_CHECK(ag_trace_parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", &back));
+	back.flags = 0xa7;
+	ag_trace_format(&back, tp, sizeof tp);
+	AG_CHECK_STR(tp, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-a7");
+	char small[8];
+	ag_trace_format(&back, small, sizeof small);
+	AG_CHECK_STR(small, "00-4bf9");
 }
 
 static void parse_rejects_malformed_headers(void)
