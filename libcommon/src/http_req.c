@@ -375,7 +375,10 @@ void ag_http__req_abort(ag_http_req *r)
 
 void ag_http__trace_enter(const ag_http_req *r, http_trace_saved *saved)
 {
-	snprintf(saved->id, sizeof saved->id, "%s", ag_trace_current_id());
+	const char *id = ag_trace_current_id(); /* copied without printf: this runs for every request */
+	size_t n = strnlen(id, sizeof saved->id - 1);
+	memcpy(saved->id, id, n);
+	saved->id[n] = '\0';
 	ag_trace_set_current(&r->trace);
 }
 
