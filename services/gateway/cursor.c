@@ -6,6 +6,9 @@
  */
 #include "cursor.h"
 
+#include "aegis/cfg.h"
+
+#include <limits.h>
 #include <sodium.h>
 #include <string.h>
 
@@ -44,4 +47,16 @@ ag_status cursor_decode(const char *text, int64_t *created_us, char id[UUID_TEXT
 	*created_us = (int64_t)v;
 	uuid_format(raw + 9, id);
 	return AG_OK;
+}
+
+json_t *cursor_next_json(const PGresult *r, int shown, int us_col)
+{
+	char next[CURSOR_TEXT_MAX];
+	long long us = 0;
+	if (PQntuples(r) <= shown)
+		return json_null();
+	if (shown < 1 || !ag_cfg_parse_ll(PQgetvalue(r, shown - 1, us_col), LLONG_MIN, LLONG_MAX, &us) ||
+	    cursor_encode(us, PQgetvalue(r, shown - 1, 0), next, sizeof next) != AG_OK)
+		return NULL;
+	return json_string(next);
 }

@@ -10,7 +10,6 @@
 
 #include "aegis/log.h"
 
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -175,7 +174,6 @@ static void documents_list_query(documents_call *c, PGconn *conn)
 	PGresult *r = NULL;
 	char limit[24];
 	json_t *items = NULL;
-	char next[CURSOR_TEXT_MAX];
 	snprintf(limit, sizeof limit, "%lld", c->limit + 1); /* one more tells whether a next page exists */
 	const char *params[] = {c->owner, limit, c->cursor_ts, c->cursor_id};
 
@@ -202,18 +200,11 @@ static void documents_list_query(documents_call *c, PGconn *conn)
 		                                       "filename", gateway_json_text(r, i, 1), "size",
 		                                       gateway_json_int(r, i, 2), "mime", gateway_json_text(r, i, 3),
 		                                       "created_at", gateway_json_text(r, i, 4)));
-	json_t *cursor = json_null();
-	if (n > shown) {
-		long long us = 0;
-		if (!ag_cfg_parse_ll(PQgetvalue(r, shown - 1, 5), LLONG_MIN, LLONG_MAX, &us) ||
-		    cursor_encode(us, PQgetvalue(r, shown - 1, 0), next, sizeof next) != AG_OK) {
-			c->st = ag_err_set(&c->err, AG_E_INTERNAL, "could not encode the next cursor");
-			json_decref(items);
-			json_decref(cursor);
-			goto out;
-		}
-		json_decref(cursor);
-		cursor = json_string(next);
+	json_t *cursor = cursor_next_json(r, shown, 5);
+	if (!cursor) {
+		c->st = ag_err_set(&c->err, AG_E_INTERNAL, "could not encode the next cursor");
+		json_decref(items);
+		goto out;
 	}
 	c->body = json_pack("{s:o, s:o}", "items", items, "next_cursor", cursor);
 	if (!c->body)

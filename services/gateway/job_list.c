@@ -12,7 +12,6 @@
 #include "aegis/log.h"
 
 #include <inttypes.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +35,7 @@ typedef struct job_list_call {
 static void job_list_query(job_list_call *c, PGconn *conn)
 {
 	PGresult *r = NULL;
-	char limit[24], next[CURSOR_TEXT_MAX];
+	char limit[24];
 	snprintf(limit, sizeof limit, "%lld", c->limit + 1); /* one more tells whether a next page exists */
 	const char *params[] = {c->owner, limit, c->state, c->has_cursor ? c->cursor_us : NULL,
 	                        c->has_cursor ? c->cursor_id : NULL};
@@ -72,16 +71,11 @@ static void job_list_query(job_list_call *c, PGconn *conn)
 		                         gateway_json_text(r, i, 2), "state", gateway_json_text(r, i, 3), "created_at",
 		                         gateway_json_text(r, i, 4), "finished_at", gateway_json_text(r, i, 5), "error",
 		                         gateway_json_text(r, i, 6), "error_code", gateway_json_text(r, i, 7)));
-	json_t *cursor = json_null();
-	if (n > shown) {
-		long long us = 0;
-		if (!ag_cfg_parse_ll(PQgetvalue(r, shown - 1, 8), LLONG_MIN, LLONG_MAX, &us) ||
-		    cursor_encode(us, PQgetvalue(r, shown - 1, 0), next, sizeof next) != AG_OK) {
-			c->st = ag_err_set(&c->err, AG_E_INTERNAL, "could not encode the next cursor");
-			json_decref(items);
-			goto out;
-		}
-		cursor = json_string(next);
+	json_t *cursor = cursor_next_json(r, shown, 8);
+	if (!cursor) {
+		c->st = ag_err_set(&c->err, AG_E_INTERNAL, "could not encode the next cursor");
+		json_decref(items);
+		goto out;
 	}
 	c->body = json_pack("{s:o, s:o}", "items", items, "next_cursor", cursor);
 	if (!c->body)

@@ -520,6 +520,22 @@ echo "# 24 uploads at once: $((gc_count1 - gc_count0)) statements"
 check_eq "... 24 distinct jobs of this account recorded" \
 	"$("${PSQL[@]}" -c "SELECT count(*) FROM jobs WHERE owner_id = '$GC_LIVE_ID'")" 26
 
+# GET /v1/documents pages through all 26 with next_cursor, newest first, each once
+cursor="" pages=0
+: >"$T_DIR/doc-ids"
+while :; do
+	api GET "/v1/documents?limit=10${cursor:+&cursor=$cursor}" -H "Authorization: Bearer $GC_LIVE"
+	[ "$API_STATUS" = 200 ] || break
+	echo "$API_BODY" | jq -r '.items[].id' >>"$T_DIR/doc-ids"
+	pages=$((pages + 1))
+	cursor=$(echo "$API_BODY" | jq -r '.next_cursor // empty')
+	[ -z "$cursor" ] || [ $pages -ge 10 ] && break
+done
+check_eq "GET /v1/documents?limit=10 gives 3 pages of 26 distinct documents, the last without next_cursor" \
+	"$pages $(sort -u "$T_DIR/doc-ids" | wc -l) $([ -z "$cursor" ] && echo end)" "3 26 end"
+check_eq "... newest first, as in the database" "$(tr '\n' ' ' <"$T_DIR/doc-ids")" \
+	"$("${PSQL[@]}" -c "SELECT id FROM documents WHERE owner_id = '$GC_LIVE_ID' ORDER BY created_at DESC, id DESC" | tr '\n' ' ')"
+
 # --- memory after a burst: 300 uploads held at once, then finished; the gateway gives the heap back ---
 gw_pid=$(cat "$STACK_DIR/run/gateway.pid")
 burst=$(python3 tests/bench/slow_uploads.py 127.0.0.1 "$GATEWAY_PORT" "$TOKEN" "$gw_pid" 300 200000 2 1000 60)

@@ -49,9 +49,49 @@ static void cursor_rejects_what_it_did_not_make(void)
 	AG_CHECK_INT(cursor_decode("not a cursor at all", &us, id), AG_E_INVAL);
 }
 
+/* A result as a keyset query returns it: id in column 0, created_at microseconds in column 1. */
+static PGresult *page(int rows, const char *bad_us)
+{
+	static const char *const ids[] = {"0f8fad5b-d9cb-469f-a165-70867728950e",
+	                                  "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+	                                  "16fd2706-8baf-433b-82eb-8c7fada847da"};
+	PGresult *r = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+	PGresAttDesc cols[2] = {{.name = "id", .format = 0}, {.name = "us", .format = 0}};
+	AG_CHECK(PQsetResultAttrs(r, 2, cols));
+	for (int i = 0; i < rows; i++) {
+		char us[24];
+		snprintf(us, sizeof us, "%lld", 1795000000000000LL - i);
+		const char *v = bad_us && i == rows - 2 ? bad_us : us;
+		AG_CHECK(PQsetvalue(r, i, 0, (char *)ids[i], (int)strlen(ids[i])));
+		AG_CHECK(PQsetvalue(r, i, 1, (char *)v, (int)strlen(v)));
+	}
+	return r;
+}
+
+static void next_cursor_of_a_page(void)
+{
+	char id[UUID_TEXT_LEN + 1];
+	int64_t us = 0;
+	PGresult *r = page(3, NULL);
+	json_t *next = cursor_next_json(r, 2, 1); /* a third row exists: the cursor is the second row's */
+	AG_CHECK(json_is_string(next));
+	AG_CHECK_INT(cursor_decode(json_string_value(next), &us, id), AG_OK);
+	AG_CHECK_STR(id, "7c9e6679-7425-40de-944b-e07fc1f90ae7");
+	AG_CHECK(us == 1795000000000000LL - 1);
+	json_decref(next);
+	next = cursor_next_json(r, 3, 1); /* everything shown: no next page */
+	AG_CHECK(json_is_null(next));
+	json_decref(next);
+	PQclear(r);
+	r = page(3, "not-a-number");
+	AG_CHECK(cursor_next_json(r, 2, 1) == NULL);
+	PQclear(r);
+}
+
 int main(void)
 {
 	AG_TEST_RUN(cursor_round_trips);
 	AG_TEST_RUN(cursor_rejects_what_it_did_not_make);
+	AG_TEST_RUN(next_cursor_of_a_page);
 	return ag_test_summary();
 }
