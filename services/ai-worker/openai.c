@@ -9,6 +9,7 @@
 #include "builtin.h"
 #include "category.h"
 
+#include "aegis/curlbuf.h"
 #include "aegis/log.h"
 
 #include <curl/curl.h>
@@ -34,29 +35,9 @@ typedef struct openai {
 static _Thread_local ai_usage openai_thread_usage;
 
 typedef struct openai_buf {
-	char *p;
-	size_t n, max;
-	bool toobig;
+	ag_curlbuf body;
 	long retry_after_ms; /* -1 = none */
 } openai_buf;
-
-static size_t openai_write(char *data, size_t size, size_t nmemb, void *ud)
-{
-	openai_buf *b = ud;
-	size_t n = size * nmemb;
-	if (b->n + n > b->max) {
-		b->toobig = true;
-		return 0; /* abort the transfer */
-	}
-	char *p = realloc(b->p, b->n + n + 1);
-	if (!p)
-		return 0;
-	memcpy(p + b->n, data, n);
-	b->p = p;
-	b->n += n;
-	b->p[b->n] = '\0';
-	return n;
-}
 
 static size_t openai_header(char *data, size_t size, size_t nmemb, void *ud)
 {
@@ -111,8 +92,8 @@ static CURLcode openai_once(const openai *o, const char *url, const char *body, 
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, o->opts.timeout_ms);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, o->opts.timeout_ms);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, openai_write);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, ag_curlbuf_write);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b->body);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, openai_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, b);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -137,13 +118,13 @@ static ag_status openai_post(openai *o, const char *url, const char *what, json_
 		return ag_err_set(err, AG_E_NOMEM, "%s: out of memory building the request", what);
 	for (int attempt = 0;; attempt++) {
 		long status = 0;
-		free(b.p);
-		b = (openai_buf){.max = (size_t)o->opts.max_response_bytes, .retry_after_ms = -1};
+		free(b.body.p);
+		b = (openai_buf){.body = {.max = (size_t)o->opts.max_response_bytes}, .retry_after_ms = -1};
 		CURLcode rc = openai_once(o, url, body, &b, &status);
 		bool retry;
 		if (rc == CURLE_OK && status >= 200 && status < 300) {
 			break;
-		} else if (b.toobig || rc == CURLE_FILESIZE_EXCEEDED) {
+		} else if (b.body.toobig || rc == CURLE_FILESIZE_EXCEEDED) {
 			st = ag_err_set(err, AG_E_TOOBIG,
 			                "%s: the answer is larger than %ld bytes (AI_MAX_RESPONSE_BYTES)", what,
 			                o->opts.max_response_bytes);
@@ -177,7 +158,7 @@ static ag_status openai_post(openai *o, const char *url, const char *what, json_
 		delay = delay * 2 > OPENAI_RETRY_AFTER_MAX_MS ? OPENAI_RETRY_AFTER_MAX_MS : delay * 2;
 	}
 	json_error_t jerr;
-	*out = b.p ? json_loadb(b.p, b.n, 0, &jerr) : NULL;
+	*out = b.body.p ? json_loadb(b.body.p, b.body.n, 0, &jerr) : NULL;
 	if (!*out || !json_is_object(*out)) {
 		json_decref(*out);
 		*out = NULL;
@@ -199,7 +180,7 @@ static ag_status openai_post(openai *o, const char *url, const char *what, json_
 	ag_err_clear(err);
 	st = AG_OK;
 out:
-	free(b.p);
+	free(b.body.p);
 	free(body);
 	return st;
 }

@@ -3,6 +3,8 @@
  */
 #include "embedq.h"
 
+#include "aegis/curlbuf.h"
+
 #include <curl/curl.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -11,12 +13,6 @@
 #include <string.h>
 
 #define EMBEDQ_URL_MAX 2048
-
-typedef struct embedq_buf {
-	char *p;
-	size_t n;
-	bool toobig;
-} embedq_buf;
 
 static pthread_once_t embedq_once = PTHREAD_ONCE_INIT;
 static CURLcode embedq_init_rc = CURLE_FAILED_INIT;
@@ -29,24 +25,6 @@ static void embedq_init(void)
 bool embedq_enabled(const gateway_cfg *cfg)
 {
 	return cfg->ai_embed_model && cfg->ai_embed_model[0] && cfg->ai_base_url && cfg->ai_base_url[0];
-}
-
-static size_t embedq_write(char *data, size_t size, size_t nmemb, void *ud)
-{
-	embedq_buf *b = ud;
-	size_t n = size * nmemb;
-	if (b->n + n > EMBEDQ_MAX_RESPONSE) {
-		b->toobig = true;
-		return 0;
-	}
-	char *p = realloc(b->p, b->n + n + 1);
-	if (!p)
-		return 0;
-	memcpy(p + b->n, data, n);
-	b->p = p;
-	b->n += n;
-	b->p[b->n] = '\0';
-	return n;
 }
 
 /* base + "/v1/embeddings", a trailing "/" or "/v1" of base dropped (both spellings work, as in the ai-worker). */
@@ -65,7 +43,7 @@ ag_status embedq_remote(const gateway_cfg *cfg, const char *text, size_t len, fl
 {
 	char url[EMBEDQ_URL_MAX], auth[EMBEDQ_URL_MAX] = "";
 	struct curl_slist *h = NULL, *t;
-	embedq_buf b = {0};
+	ag_curlbuf b = {.max = EMBEDQ_MAX_RESPONSE};
 	json_t *req = NULL, *resp = NULL;
 	char *body = NULL;
 	CURL *c = NULL;
@@ -104,7 +82,7 @@ ag_status embedq_remote(const gateway_cfg *cfg, const char *text, size_t len, fl
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)cfg->ai_timeout_ms);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->ai_timeout_ms);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, embedq_write);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, ag_curlbuf_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	CURLcode rc = curl_easy_perform(c);

@@ -4,6 +4,7 @@
  */
 #include "oidc.h"
 
+#include "aegis/curlbuf.h"
 #include "aegis/jwt.h"
 #include "aegis/limits.h"
 #include "aegis/log.h"
@@ -231,30 +232,6 @@ bool oidc_claims_external(oidc *o, const char *token)
 
 /* ---- JWKS ---- */
 
-typedef struct oidc_buf {
-	char *data;
-	size_t len;
-	bool too_big;
-} oidc_buf;
-
-static size_t oidc_write(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-	oidc_buf *b = ud;
-	size_t n = size * nmemb;
-	if (b->len + n > OIDC_JWKS_MAX_BYTES) {
-		b->too_big = true;
-		return 0;
-	}
-	char *grown = realloc(b->data, b->len + n + 1);
-	if (!grown)
-		return 0;
-	b->data = grown;
-	memcpy(b->data + b->len, ptr, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-	return n;
-}
-
 static BIGNUM *oidc_bn(json_t *jwk, const char *name, size_t want)
 {
 	unsigned char buf[1024];
@@ -329,7 +306,7 @@ out:
 /* Fetch and parse the issuer's JWKS into keys[] (blocking). */
 static ag_status oidc_fetch(const oidc *o, const oidc_issuer *is, oidc_key keys[OIDC_MAX_KEYS], size_t *nkeys)
 {
-	oidc_buf b = {0};
+	ag_curlbuf b = {.max = OIDC_JWKS_MAX_BYTES};
 	long code = 0;
 	json_error_t jerr;
 	json_t *root = NULL;
@@ -343,18 +320,18 @@ static ag_status oidc_fetch(const oidc *o, const oidc_issuer *is, oidc_key keys[
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, oidc_write);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, ag_curlbuf_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
 	CURLcode rc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
 	if (rc != CURLE_OK || code != 200) {
 		ag_log_warn("JWKS of %s from %s: %s", is->iss, is->url,
-		            b.too_big        ? "larger than 1 MiB"
+		            b.toobig         ? "larger than 1 MiB"
 		            : rc != CURLE_OK ? curl_easy_strerror(rc)
 		                             : "HTTP status not 200");
 		goto out;
 	}
-	root = json_loadb(b.data ? b.data : "", b.len, 0, &jerr);
+	root = json_loadb(b.p ? b.p : "", b.n, 0, &jerr);
 	json_t *arr = json_object_get(root, "keys");
 	if (!json_is_array(arr)) {
 		ag_log_warn("JWKS of %s: not a JSON object with a \"keys\" array", is->iss);
@@ -370,7 +347,7 @@ static ag_status oidc_fetch(const oidc *o, const oidc_issuer *is, oidc_key keys[
 	st = AG_OK;
 out:
 	json_decref(root);
-	free(b.data);
+	free(b.p);
 	curl_easy_cleanup(h);
 	return st;
 }
