@@ -31,6 +31,17 @@ struct submitq {
 
 static const double submitq_size_buckets[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
 
+void submitq_free(submitq *q)
+{
+	if (!q)
+		return;
+	pthread_cond_destroy(&q->cv);
+	pthread_mutex_destroy(&q->mu);
+	free(q->docs);
+	free(q->batch);
+	free(q);
+}
+
 ag_status submitq_new(submitq **out, ag_db_pool *db, int max, ag_metrics *metrics)
 {
 	*out = NULL;
@@ -39,19 +50,13 @@ ag_status submitq_new(submitq **out, ag_db_pool *db, int max, ag_metrics *metric
 	submitq *q = calloc(1, sizeof *q);
 	if (!q)
 		return AG_E_NOMEM;
+	/* PTHREAD_*_INITIALIZER defaults: nothing to fail, nothing to destroy on the error path */
+	q->mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+	q->cv = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
 	q->docs = calloc((size_t)max, sizeof *q->docs);
 	q->batch = calloc((size_t)max, sizeof *q->batch);
-	if (!q->docs || !q->batch || pthread_mutex_init(&q->mu, NULL) != 0) {
-		free(q->docs);
-		free(q->batch);
-		free(q);
-		return AG_E_NOMEM;
-	}
-	if (pthread_cond_init(&q->cv, NULL) != 0) {
-		pthread_mutex_destroy(&q->mu);
-		free(q->docs);
-		free(q->batch);
-		free(q);
+	if (!q->docs || !q->batch) {
+		submitq_free(q);
 		return AG_E_NOMEM;
 	}
 	q->tail = &q->head;
@@ -65,22 +70,12 @@ ag_status submitq_new(submitq **out, ag_db_pool *db, int max, ag_metrics *metric
 	return AG_OK;
 }
 
-void submitq_free(submitq *q)
-{
-	if (!q)
-		return;
-	pthread_cond_destroy(&q->cv);
-	pthread_mutex_destroy(&q->mu);
-	free(q->docs);
-	free(q->batch);
-	free(q);
-}
-
 /* Record the batch (leader, without the lock): all in one statement, or one by one when that fails. */
 static void submitq_run(submitq *q, int n)
 {
 	PGconn *c = NULL;
 	ag_err err;
+	bool each = false; /* recorded one by one: every waiter has its own outcome */
 	ag_err_clear(&err);
 	ag_status st = ag_db_acquire(q->db, &c, GATEWAY_DB_TIMEOUT_MS, &err);
 	if (st == AG_OK) {
@@ -91,10 +86,11 @@ static void submitq_run(submitq *q, int n)
 			ag_log_info("recording %d uploads together failed (%s); recording them one by one", n, err.msg);
 			for (int i = 0; i < n; i++)
 				q->batch[i]->st = submit_record(c, q->batch[i]->doc, q->batch[i]->err);
+			each = true;
 		}
 		ag_db_release(q->db, c);
 	}
-	if (st == AG_OK || n == 1)
+	if (!each) /* the batch's outcome, also when no connection could be had */
 		for (int i = 0; i < n; i++) {
 			q->batch[i]->st = st;
 			if (st != AG_OK)
